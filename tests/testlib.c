@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <CUnit/Basic.h>
+#include "testlib.h"
+#include "vmm.h"
+
+int kt_main(const struct kt_suite *s)
+{
+	if (s->needs_kvm && kvm__unavailable()) {
+		fprintf(stderr, "\n*** SKIP %s: needs /dev/kvm: %s ***\n\n", s->name, vmm__error());
+		printf("SKIP: %s (no /dev/kvm)\n", s->name);
+		return KT_EXIT_SKIP;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	CU_pSuite suite = CU_add_suite(s->name, s->setup, s->teardown);
+	for (CU_TestInfo *t = s->tests; suite && t->pName; t++)
+		CU_add_test(suite, t->pName, t->pTestFunc);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	unsigned suites_failed = CU_get_number_of_suites_failed();
+	unsigned tests_run = CU_get_number_of_tests_run();
+	CU_cleanup_registry();
+	if (suites_failed)
+		return 2;
+	if (tests_run == 0) {
+		fprintf(stderr, "%s: no test ran\n", s->name);
+		return 2;
+	}
+	return failed ? 1 : 0;
+}
