@@ -41,6 +41,10 @@ bool kvm__unavailable(void);
 struct vm_config {
 	uint64_t mem_size;            /* bytes of guest RAM; 0 = default (32 MiB) */
 	FILE *console;                /* guest console is streamed here if set */
+	/* Offer XSAVE (and AVX...) in guest CPUID.  Off by default: then the
+	 * guest can never change XCR0, and snapshot restore skips KVM_SET_XCRS
+	 * (the testbed kernel is general-registers-only; SSE stays usable). */
+	bool guest_xsave;
 };
 #define VM_DEFAULT_MEM_SIZE (32ULL << 20)
 
@@ -56,6 +60,8 @@ int vm__parse_size(const char *s, uint64_t *out);
 void *vm__gpa(struct vm *vm, uint64_t gpa, size_t len);
 uint64_t vm__mem_size(const struct vm *vm);
 int vm__write_gpa(struct vm *vm, uint64_t gpa, const void *src, size_t len);
+/* Copies raw code/data into guest RAM (tests, benchmarks): vm__write_gpa. */
+int vm__load_code(struct vm *vm, uint64_t gpa, const void *code, size_t len);
 /* Walks the guest's 4-level page tables under `cr3` (0: the vCPU's current
  * CR3).  Fails on a non-present mapping. */
 int vm__gva_to_gpa(struct vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa);

@@ -55,6 +55,8 @@
 #define KINJECT_PORT_CONSOLE    0xe9
 #define KINJECT_PORT_HCALL      0xeb
 
+/* Does nothing: benchmarks measure the raw KVM exit round trip with it. */
+#define KINJECT_HC_NOP          0
 /* Boot and the scenario are ready; the harness snapshots here.
  *   RDI = VA of struct kinject_layout. */
 #define KINJECT_HC_READY        1

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * user-spin: the harness's main target.  Every GPR but the loop counter
+ * (R15) holds a known pattern, FS and GS bases hold known values, and the
+ * loop checks all of them, forever comparing against the data area.  An
+ * injected interrupt, NMI or exception (delivered as a signal whose handler
+ * just returns) must leave no trace.  Every 512 iterations the task raises
+ * a timer tick for itself, so two spinning tasks preempt each other and
+ * the FS/GS bases must survive context switches too.
+ *
+ * Entry: RDI = FS area (uapi.h UD_*), RSI = GS area.
+ */
+#include "user.h"
+
+#define SPIN_REGS rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14
+
+	.section .user.text, "ax"
+	.code64
+	.globl user_spin_entry
+user_spin_entry:
+	wrfsbase %rdi
+	wrgsbase %rsi
+	movq $1, %fs:UD_STEP
+	.irp sig, SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV
+	mov $\sig, %edi
+	lea user_spin_handler(%rip), %rsi
+	lea user_restorer(%rip), %rdx
+	SYS SYS_SIGACTION
+	test %rax, %rax
+	jnz .Lsigaction_failed
+	.endr
+	movq $2, %fs:UD_STEP
+	mov %rsp, %fs:UD_RSP
+	mov %fs:UD_ITERS, %r15
+	LOAD_REGS SPIN_REGS
+
+.Lloop:
+	/* Bases first: the other checks read through FS.  R15 is spilled to
+	 * serve as scratch; each base is checked against a copy kept in the
+	 * other area, so one corrupted base cannot hide itself. */
+	push %r15
+	rdfsbase %r15
+	cmp %gs:UD_GS_FSBASE, %r15
+	jne .Lbad_fsbase
+	rdgsbase %r15
+	cmp %fs:UD_GSBASE, %r15
+	jne .Lbad_gsbase
+	pop %r15
+	cmp %fs:UD_RSP, %rsp
+	jne .Lbad_rsp
+	CHECK_REGS SPIN_REGS
+	test $0x1ff, %r15d
+	jnz 1f
+	/* int $0x80 keeps every register but RAX. */
+	push %rax
+	push %rdi
+	mov $KINJECT_VEC_TIMER, %edi
+	mov $SYS_RAISE_IRQ, %eax
+	int $0x80
+	pop %rdi
+	pop %rax
+1:	dec %r15
+	jnz .Lloop
+
+	xor %edi, %edi
+	SYS SYS_EXIT
+	ud2
+
+/* Any signal: count it and return; sigreturn restores everything. */
+user_spin_handler:
+	incq %fs:UD_SIGCOUNT
+	ret
+
+.Lsigaction_failed:
+	mov %rax, %rdx
+	xor %esi, %esi
+	FAIL "sigaction failed"
+.Lbad_fsbase:
+	mov %r15, %rdx
+	mov %gs:UD_GS_FSBASE, %rsi
+	FAIL "FS base changed"
+.Lbad_gsbase:
+	mov %r15, %rdx
+	mov %fs:UD_GSBASE, %rsi
+	FAIL "GS base changed"
+.Lbad_rsp:
+	mov %rsp, %rdx
+	mov %fs:UD_RSP, %rsi
+	FAIL "rsp changed"
+	BAD_STUBS SPIN_REGS

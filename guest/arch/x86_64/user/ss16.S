@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ss16: 32-bit code in compatibility mode on a 16-bit stack segment (LDT
+ * entry 0, B=0, base USER_SS16_BASE).  With B=0 the CPU uses only SP, and
+ * IRET back to such a stack restores only SP[15:0]: unless the kernel
+ * returns through an espfix stack, ESP[31:16] would show bits of the kernel
+ * stack (bug #3).  We keep ESP[31:16] = USER_SS16_ESP_HIGH and check it
+ * after every return from the kernel: system calls (int $0x80), timer
+ * interrupts taken right after IRET, int3 signals whose 64-bit handler
+ * returns through sigreturn, and whatever the harness injects into the spin.
+ *
+ * Entry: CS = the variant's 32-bit user CS, SS = USER_SS16_SEL,
+ * ESP = USER_SS16_ESP_HIGH:0xfff0, EBP = iterations.
+ */
+#include "user.h"
+
+#define ESP_TOP ((USER_SS16_ESP_HIGH << 16) | 0xfff0)
+#define PAT_EBX 0x5b5b0001
+#define PAT_EDX 0x5d5d0002
+#define PAT_ESI 0x5e5e0003
+#define PAT_EDI 0x5f5f0004
+#define SIG_MARK 0x51c0ffee
+
+/* EAX is scratch, ECX the spin counter, EBP the iteration counter. */
+.macro CHECK_ESP_HIGH
+	mov %esp, %eax
+	shr $16, %eax
+	cmp $USER_SS16_ESP_HIGH, %eax
+	jne .Lbad_esp_high
+.endm
+
+.macro CHECK_PATTERNS
+	cmp $ESP_TOP, %esp
+	jne .Lbad_esp
+	cmp $PAT_EBX, %ebx
+	jne .Lbad_ebx
+	cmp $PAT_EDX, %edx
+	jne .Lbad_edx
+	cmp $PAT_ESI, %esi
+	jne .Lbad_esi
+	cmp $PAT_EDI, %edi
+	jne .Lbad_edi
+.endm
+
+/* EDI = PC-relative address of \label (call/pop: no RIP-relative here). */
+.macro LEA32 label, reg
+	call 9002f
+9002:	pop \reg
+	add $(\label - 9002b), \reg
+.endm
+
+	.section .user.text, "ax"
+	.code32
+	.globl user_ss16_entry
+user_ss16_entry:
+	CHECK_ESP_HIGH
+	mov $SIGTRAP, %edi
+	LEA32 ss16_sig_handler, %esi
+	LEA32 user_restorer, %edx
+	mov $SYS_SIGACTION, %eax
+	int $0x80
+	test %eax, %eax
+	jnz .Lbad_sigaction
+	mov $PAT_EBX, %ebx
+	mov $PAT_EDX, %edx
+	mov $PAT_ESI, %esi
+	mov $PAT_EDI, %edi
+
+.Lloop:
+	CHECK_ESP_HIGH
+	CHECK_PATTERNS
+
+	/* A system call. */
+	mov $SYS_GETPID, %eax
+	int $0x80
+	CHECK_ESP_HIGH
+	CHECK_PATTERNS
+
+	/* Every 4th iteration: a timer tick, taken right after the IRET. */
+	test $3, %ebp
+	jnz 1f
+	push %edi
+	mov $KINJECT_VEC_TIMER, %edi
+	mov $SYS_RAISE_IRQ, %eax
+	int $0x80
+	CHECK_ESP_HIGH
+	pop %edi
+	CHECK_PATTERNS
+
+	/* Every 8th iteration: int3; the handler marks EAX in the saved
+	 * frame, and sigreturn must bring back the 16-bit stack intact. */
+1:	test $7, %ebp
+	jnz 2f
+	xor %eax, %eax
+	int3
+	cmp $SIG_MARK, %eax
+	jne .Lbad_sigmark
+	CHECK_ESP_HIGH
+	CHECK_PATTERNS
+
+	/* A short spin for injected events to land in compat mode. */
+2:	mov $16, %ecx
+3:	CHECK_ESP_HIGH
+	dec %ecx
+	jnz 3b
+
+	dec %ebp
+	jnz .Lloop
+	xor %edi, %edi
+	mov $SYS_EXIT, %eax
+	int $0x80
+	ud2
+
+.macro REPORT32 msg
+	LEA32 9003f, %edi
+	mov $SYS_CHECK, %eax
+	int $0x80
+	ud2
+9003:	.asciz "\msg"
+.endm
+
+.Lbad_esp_high:
+	mov %eax, %edx
+	mov $USER_SS16_ESP_HIGH, %esi
+	REPORT32 "ESP[31:16] after a return to the 16-bit stack"
+.Lbad_esp:
+	mov %esp, %edx
+	mov $ESP_TOP, %esi
+	REPORT32 "esp changed"
+.Lbad_ebx:
+	mov %ebx, %edx
+	mov $PAT_EBX, %esi
+	REPORT32 "ebx changed"
+.Lbad_edx:
+	mov $PAT_EDX, %esi
+	REPORT32 "edx changed"
+.Lbad_esi:
+	mov %esi, %edx
+	mov $PAT_ESI, %esi
+	REPORT32 "esi changed"
+.Lbad_edi:
+	mov %edi, %edx
+	mov $PAT_EDI, %esi
+	REPORT32 "edi changed"
+.Lbad_sigmark:
+	mov %eax, %edx
+	mov $SIG_MARK, %esi
+	REPORT32 "eax after the int3 signal handler"
+.Lbad_sigaction:
+	mov %eax, %edx
+	xor %esi, %esi
+	REPORT32 "sigaction failed"
+
+/* 64-bit handler on the flat user stack (the kernel put the frame at the
+ * linear address of SS:SP). */
+	.code64
+ss16_sig_handler:
+	cmp $SIGTRAP, %rdi
+	jne .Lh_bad_signo
+	mov KINJECT_FRAME_RSP(%rdx), %rax
+	cmp $ESP_TOP, %rax
+	jne .Lh_bad_rsp
+	movq $SIG_MARK, KINJECT_FRAME_RAX(%rdx)
+	ret
+.Lh_bad_signo:
+	mov %rdi, %rdx
+	mov $SIGTRAP, %esi
+	lea .Lh_msg_signo(%rip), %rdi
+	jmp user_check_fail_nostep
+.Lh_bad_rsp:
+	mov %rax, %rdx
+	mov $ESP_TOP, %esi
+	lea .Lh_msg_rsp(%rip), %rdi
+	jmp user_check_fail_nostep
+.Lh_msg_signo:
+	.asciz "ss16 handler: signal number"
+.Lh_msg_rsp:
+	.asciz "ss16 handler: saved rsp"

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * syscalls: SYSCALL and int $0x80 in a loop, each with every GPR loaded
+ * with a pattern first.  SYSCALL may clobber only RCX (= return RIP) and
+ * R11; int $0x80 only RAX.  Results are checked (getpid, a six-argument
+ * echo, -ENOSYS), and the loop also yields and raises timer ticks so
+ * system calls return through rescheduling and get interrupted on return.
+ * The iteration counter lives in memory so all 15 registers carry patterns.
+ *
+ * Entry: RDI = FS area, RSI = GS area.
+ */
+#include "user.h"
+
+#define NOT_SYSCALL_CLOBBERED rbx, rdx, rsi, rdi, rbp, r8, r9, r10, r12, r13, r14, r15
+#define NOT_INT80_CLOBBERED rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+
+	.section .user.text, "ax"
+	.code64
+	.globl user_syscalls_entry
+user_syscalls_entry:
+	wrfsbase %rdi
+	wrgsbase %rsi
+	mov %fs:UD_ITERS, %rax
+	mov %rax, %fs:UD_ARG
+
+.Lloop:
+	/* 1: SYSCALL getpid. */
+	movq $1, %fs:UD_STEP
+	LOAD_REGS ALL_REGS
+	mov $SYS_GETPID, %eax
+	syscall
+.Lret1:
+	cmp %fs:UD_PID, %rax
+	jne .Lbad_pid
+	lea .Lret1(%rip), %rax
+	cmp %rax, %rcx
+	jne .Lbad_rcx_sysret
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+
+	/* 2: SYSCALL echo with six arguments. */
+	movq $2, %fs:UD_STEP
+	LOAD_REGS ALL_REGS
+	mov $SYS_ECHO, %eax
+	syscall
+	call echo_expected
+	cmp %rcx, %rax
+	jne .Lbad_echo
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+
+	/* 3: int $0x80 getpid. */
+	movq $3, %fs:UD_STEP
+	LOAD_REGS ALL_REGS
+	mov $SYS_GETPID, %eax
+	int $0x80
+	cmp %fs:UD_PID, %rax
+	jne .Lbad_pid
+	CHECK_REGS NOT_INT80_CLOBBERED
+
+	/* 4: int $0x80 echo. */
+	movq $4, %fs:UD_STEP
+	LOAD_REGS ALL_REGS
+	mov $SYS_ECHO, %eax
+	int $0x80
+	CHECK_REGS NOT_INT80_CLOBBERED
+	call echo_expected
+	cmp %rcx, %rax
+	jne .Lbad_echo
+
+	/* 5: an unknown number, both ways. */
+	movq $5, %fs:UD_STEP
+	LOAD_REGS ALL_REGS
+	mov $0x7fff, %eax
+	syscall
+	cmp $-ENOSYS, %rax
+	jne .Lbad_enosys
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+	mov $0x7fff, %eax
+	int $0x80
+	cmp $-ENOSYS, %rax
+	jne .Lbad_enosys
+
+	/* 6: every other iteration a timer tick, taken right after SYSRET. */
+	movq $6, %fs:UD_STEP
+	testq $1, %fs:UD_ARG
+	jz 1f
+	LOAD_REGS ALL_REGS
+	mov $KINJECT_VEC_TIMER, %edi
+	mov $SYS_RAISE_IRQ, %eax
+	syscall
+	mov %fs:UD_RDI, %rdi
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+
+	/* 7: every fourth iteration yield to the other task (int $0x80, so
+	 * the return is through IRET after a context switch). */
+1:	movq $7, %fs:UD_STEP
+	testq $3, %fs:UD_ARG
+	jnz 2f
+	LOAD_REGS ALL_REGS
+	mov $SYS_YIELD, %eax
+	int $0x80
+	test %rax, %rax
+	jnz .Lbad_yield
+	CHECK_REGS NOT_INT80_CLOBBERED
+
+2:	decq %fs:UD_ARG
+	jnz .Lloop
+	xor %edi, %edi
+	SYS SYS_EXIT
+	ud2
+
+/* RCX = rdi + 2 rsi + 3 rdx + 5 r10 + 7 r8 + 11 r9 from the patterns;
+ * clobbers R11. */
+echo_expected:
+	mov %fs:UD_RDI, %rcx
+	mov %fs:UD_RSI, %r11
+	lea (%rcx,%r11,2), %rcx
+	imul $3, %fs:UD_RDX, %r11
+	add %r11, %rcx
+	imul $5, %fs:UD_R10, %r11
+	add %r11, %rcx
+	imul $7, %fs:UD_R8, %r11
+	add %r11, %rcx
+	imul $11, %fs:UD_R9, %r11
+	add %r11, %rcx
+	ret
+
+.Lbad_pid:
+	mov %rax, %rdx
+	mov %fs:UD_PID, %rsi
+	FAIL "getpid result"
+.Lbad_rcx_sysret:
+	mov %rcx, %rdx
+	mov %rax, %rsi
+	FAIL "rcx after SYSCALL is not the return address"
+.Lbad_echo:
+	mov %rax, %rdx
+	mov %rcx, %rsi
+	FAIL "echo result (argument passing)"
+.Lbad_enosys:
+	mov %rax, %rdx
+	mov $-ENOSYS, %rsi
+	FAIL "unknown syscall result"
+.Lbad_yield:
+	mov %rax, %rdx
+	xor %esi, %esi
+	FAIL "yield result"
+	BAD_STUBS ALL_REGS

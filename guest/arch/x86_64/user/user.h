@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Macros for the ring-3 programs (GNU as, included from .S only).  Every
+ * program keeps its register patterns in its data area at FS (uapi.h UD_*),
+ * so checks are memory compares that need no scratch register.
+ */
+#include <kinject/abi.h>
+#include <guest/uapi.h>
+
+	.set UD_rax, UD_RAX
+	.set UD_rbx, UD_RBX
+	.set UD_rcx, UD_RCX
+	.set UD_rdx, UD_RDX
+	.set UD_rsi, UD_RSI
+	.set UD_rdi, UD_RDI
+	.set UD_rbp, UD_RBP
+	.set UD_r8,  UD_R8
+	.set UD_r9,  UD_R9
+	.set UD_r10, UD_R10
+	.set UD_r11, UD_R11
+	.set UD_r12, UD_R12
+	.set UD_r13, UD_R13
+	.set UD_r14, UD_R14
+	.set UD_r15, UD_R15
+
+#define ALL_REGS rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+
+/* Load each listed register with its pattern. */
+.macro LOAD_REGS regs:vararg
+.irp r, \regs
+	mov %fs:UD_\r, %\r
+.endr
+.endm
+
+/* Compare each listed register with its pattern; .Lbad_<reg> on mismatch. */
+.macro CHECK_REGS regs:vararg
+.irp r, \regs
+	cmp %fs:UD_\r, %\r
+	jne .Lbad_\r
+.endr
+.endm
+
+/* The .Lbad_<reg> stubs: report "<reg> changed" with expected and seen. */
+.macro BAD_STUBS regs:vararg
+.irp r, \regs
+.Lbad_\r:
+	mov %\r, %rdx
+	mov %fs:UD_\r, %rsi
+	lea .Lmsg_\r(%rip), %rdi
+	jmp user_check_fail
+.endr
+.irp r, \regs
+.Lmsg_\r:
+	.asciz "\r changed"
+.endr
+.endm
+
+/* Report a failure: RDI = message, RSI = expected, RDX = seen. */
+.macro FAIL msg
+	lea 9001f(%rip), %rdi
+	jmp user_check_fail
+9001:	.asciz "\msg"
+.endm
+
+.macro SYS nr
+	mov $\nr, %eax
+	syscall
+.endm

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kthreads: three kernel threads of one priority, each iteration going
+ * through (1) a preempt-disabled section, (2) an IRQs-off section and (3) a
+ * preemptible stretch, raising timer ticks in each.  Sections (1) and (2)
+ * are marked no-switch on the task, so __schedule() oopses if anything
+ * switches inside them, whatever the preempt count says.  Pass: no such
+ * switch, the tick that expires the quantum inside (1) is honoured by
+ * preempt_enable(), a pending IRQ is not taken while IF=0, and ticks in
+ * (3) preempt on the return from the interrupt.
+ */
+#include <guest/core.h>
+#include <guest/scenario.h>
+#include <guest/sched.h>
+#include <guest/x86.h>
+
+#define NTHREADS 3
+
+struct kt_stats {
+	uint64_t deferred;     /* need_resched seen inside a no-preempt section */
+	uint64_t enable_switch;/* ... and honoured by preempt_enable() */
+	uint64_t irq_preempt;  /* preempted on IRQ return in section 3 */
+};
+static struct kt_stats stats[NTHREADS];
+static struct task *thr[NTHREADS];
+static uint64_t iters;
+
+static void section_preempt_off(struct task *t, struct kt_stats *s)
+{
+	preempt_disable();
+	t->no_switch_why = "preempt-disabled section";
+	t->no_switch = 1;
+	if ((preempt_count() & KINJECT_PREEMPT_MASK) != 1)
+		scenario_fail("%s: expected preempt depth 1 after preempt_disable, seen count %lx",
+			      t->name, preempt_count());
+	/* Tick until the quantum runs out: the interrupt returns to us. */
+	for (int i = 0; i <= sched_quantum && !need_resched(); i++)
+		hc_raise_irq(KINJECT_VEC_TIMER);
+	if (!need_resched())
+		scenario_fail("%s: expected need_resched after %d ticks, not set", t->name,
+			      sched_quantum + 1);
+	else
+		s->deferred++;
+	t->no_switch = 0;
+	uint64_t before = t->switches_in;
+	int others = 0;
+	cli();
+	others = sched_same_prio_runnable(t->prio);
+	sti();
+	preempt_enable();
+	if (t->switches_in != before)
+		s->enable_switch++;
+	else if (others)
+		scenario_fail("%s: expected preempt_enable() to switch (need_resched, others runnable), it did not",
+			      t->name);
+}
+
+static void section_irqs_off(struct task *t)
+{
+	cli();
+	t->no_switch_why = "IRQs-off section";
+	t->no_switch = 1;
+	uint64_t ticks = irq_stats.ticks;
+	hc_raise_irq(KINJECT_VEC_TIMER);
+	for (volatile int i = 0; i < 16; i++)
+		;
+	if (irq_stats.ticks != ticks)
+		scenario_fail("%s: expected no interrupt with IF=0, seen %lu ticks", t->name,
+			      irq_stats.ticks - ticks);
+	t->no_switch = 0;
+	sti();   /* the pending tick arrives here and may preempt us */
+}
+
+static void section_preemptible(struct task *t, struct kt_stats *s)
+{
+	uint64_t before = t->switches_in;
+	int others;
+
+	cli();
+	others = sched_same_prio_runnable(t->prio);
+	sti();
+	for (int i = 0; i <= sched_quantum && t->switches_in == before; i++)
+		hc_raise_irq(KINJECT_VEC_TIMER);
+	if (t->switches_in != before)
+		s->irq_preempt++;
+	else if (others)
+		scenario_fail("%s: expected preemption within %d ticks (IF=1, count 0, others runnable), none",
+			      t->name, sched_quantum + 1);
+}
+
+static void kthread_fn(void *arg)
+{
+	int idx = (int)(uint64_t)arg;
+	struct task *t = task_current();
+
+	if (preempt_count() != 0 || !irqs_enabled())
+		scenario_fail("%s: expected to start with count 0 and IRQs on, seen count %lx IF %d",
+			      t->name, preempt_count(), irqs_enabled());
+	for (uint64_t i = 0; i < iters && !scenario_failed(); i++) {
+		section_preempt_off(t, &stats[idx]);
+		section_irqs_off(t);
+		section_preemptible(t, &stats[idx]);
+	}
+}
+
+static void setup(void)
+{
+	static const char *const names[NTHREADS] = { "kt0", "kt1", "kt2" };
+
+	iters = scenario_iters(8);
+	memset(stats, 0, sizeof(stats));
+	for (int i = 0; i < NTHREADS; i++)
+		thr[i] = kthread_create(names[i], PRIO_NORMAL, kthread_fn, (void *)(uint64_t)i);
+}
+
+static int finish(char *msg, unsigned long len)
+{
+	for (int i = 0; i < NTHREADS; i++) {
+		if (scenario_verbose())
+			kprintf("  %s: deferred %lu, switched by preempt_enable %lu, by IRQ return %lu\n",
+				thr[i]->name, stats[i].deferred, stats[i].enable_switch,
+				stats[i].irq_preempt);
+		if (!stats[i].enable_switch || !stats[i].irq_preempt) {
+			snprintf(msg, len, "%s: expected switches both by preempt_enable and on IRQ return, seen %lu and %lu",
+				 thr[i]->name, stats[i].enable_switch, stats[i].irq_preempt);
+			return KINJECT_VERDICT_FAIL;
+		}
+	}
+	snprintf(msg, len, "%d threads x %lu iterations: no switch in no-preempt/IRQs-off sections, deferred preemption honoured",
+		 NTHREADS, iters);
+	return KINJECT_VERDICT_PASS;
+}
+
+const struct scenario scn_kthreads = {
+	.name = "kthreads",
+	.what = "kernel threads: preempt-off and IRQs-off sections never switched, deferred preemption",
+	.setup = setup,
+	.finish = finish,
+};

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `kinject bench`: speed figures printed next to the floor measured in the
+ * same run (the raw KVM exit round trip), so they compare across machines as
+ * ratios.  A benchmark, not a test: it reports, it does not judge timing in CI.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "kinject.h"
+
+/* Guest programs small enough to carry as bytes; entered in long mode at
+ * BENCH_CODE with the VMM's identity map.
+ *
+ *   exit_loop:   xor %eax,%eax          one KINJECT_HC_NOP exit per round
+ *             1: outl %eax,$0xeb
+ *                jmp 1b
+ *
+ *   dirty_loop:  (rbx = pages per round, r12 = first page)
+ *             2: mov %r12,%rdi
+ *                mov %rbx,%rcx
+ *             3: incq (%rdi)           dirty one page
+ *                add $4096,%rdi
+ *                dec %rcx
+ *                jnz 3b
+ *                xor %eax,%eax
+ *                outl %eax,$0xeb       KINJECT_HC_NOP after each round
+ *                jmp 2b
+ */
+static const uint8_t exit_loop[] = { 0x31, 0xc0, 0xe7, 0xeb, 0xeb, 0xfc };
+static const uint8_t dirty_loop[] = {
+	0x4c, 0x89, 0xe7, 0x48, 0x89, 0xd9, 0x48, 0xff, 0x07, 0x48, 0x81, 0xc7,
+	0x00, 0x10, 0x00, 0x00, 0x48, 0xff, 0xc9, 0x75, 0xf1, 0x31, 0xc0, 0xe7,
+	0xeb, 0xeb, 0xe5,
+};
+#define BENCH_CODE   0x100000ULL
+#define BENCH_PAGES  0x200000ULL
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static struct vm *bench_vm(const uint8_t *code, size_t len)
+{
+	struct vm_config cfg = { 0 };
+	struct vm *vm = vm__create(&cfg);
+
+	if (!vm || vm__write_gpa(vm, BENCH_CODE, code, len) ||
+	    vm__boot_long_mode(vm, BENCH_CODE, ""))
+		kinject__die("bench: %s", vmm__error());
+	return vm;
+}
+
+/* Run to the next NOP hypercall; anything else is a broken benchmark. */
+static void run_to_nop(struct vm *vm)
+{
+	struct vm_exit e;
+
+	if (vcpu__run(vm, &e, 0) || e.kind != VM_EXIT_HCALL || e.hcall.nr != KINJECT_HC_NOP)
+		kinject__die("bench: guest did not reach its hypercall (%s: %s)",
+			     vm_exit__name(e.kind), e.reason[0] ? e.reason : vmm__error());
+}
+
+static double bench_exit_round_trip(unsigned n)
+{
+	struct vm *vm = bench_vm(exit_loop, sizeof(exit_loop));
+	double t0;
+
+	for (unsigned i = 0; i < 1000; i++)
+		run_to_nop(vm);
+	t0 = now_us();
+	for (unsigned i = 0; i < n; i++)
+		run_to_nop(vm);
+	t0 = (now_us() - t0) / n;
+	vm__destroy(vm);
+	return t0;
+}
+
+struct restore_figures {
+	double restore_us;     /* snap__restore alone */
+	double cycle_us;       /* restore + run the round again to its exit */
+	uint64_t pages;        /* pages the last restore copied */
+};
+
+static struct restore_figures bench_restore(unsigned dirty_pages, unsigned n)
+{
+	struct vm *vm = bench_vm(dirty_loop, sizeof(dirty_loop));
+	struct restore_figures r = { 0 };
+	struct kvm_regs *regs = vcpu__regs(vm);
+	struct vm_snapshot *snap;
+	double t_restore = 0, t0;
+
+	regs->rbx = dirty_pages;
+	regs->r12 = BENCH_PAGES;
+	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS);
+	run_to_nop(vm);                   /* first round touches the page tables too */
+	snap = snap__take(vm);
+	if (!snap)
+		kinject__die("bench: snapshot: %s", vmm__error());
+	for (unsigned i = 0; i < 100; i++) {
+		run_to_nop(vm);
+		if (snap__restore(vm, snap))
+			kinject__die("bench: restore: %s", vmm__error());
+	}
+	t0 = now_us();
+	for (unsigned i = 0; i < n; i++) {
+		double t1;
+
+		run_to_nop(vm);
+		t1 = now_us();
+		if (snap__restore(vm, snap))
+			kinject__die("bench: restore: %s", vmm__error());
+		t_restore += now_us() - t1;
+	}
+	r.cycle_us = (now_us() - t0) / n;
+	r.restore_us = t_restore / n;
+	r.pages = snap__last_restored_pages(vm);
+	snap__free(snap);
+	vm__destroy(vm);
+	return r;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Median boot-to-READY time of the real testbed guest, or < 0 if it cannot. */
+static double bench_boot_to_ready(const char *variant, const char *scenario, unsigned n,
+				  char *why, size_t why_len)
+{
+	double t[16];
+
+	if (n > 16)
+		n = 16;
+	for (unsigned i = 0; i < n; i++) {
+		struct guest_opts o = { .variant = variant, .scenario = scenario };
+		struct verdict v;
+		struct guest g;
+		double t0 = now_us();
+
+		if (guest__boot(&g, &o)) {
+			snprintf(why, why_len, "%s", vmm__error());
+			return -1;
+		}
+		if (!guest__run_to_ready(&g, &v, KINJECT_BOOT_MAX_EXITS)) {
+			snprintf(why, why_len, "guest ended before READY: %s (%s)", v.what, v.detail);
+			guest__destroy(&g);
+			return -1;
+		}
+		t[i] = now_us() - t0;
+		guest__destroy(&g);
+	}
+	qsort(t, n, sizeof(t[0]), cmp_double);
+	return t[n / 2];
+}
+
+static const char bench_usage[] =
+	"usage: kinject bench [--quick] [--variant V]\n"
+	"Prints speed figures next to the floor measured in the same run: the raw\n"
+	"KVM exit round trip.  --quick runs fewer iterations.\n";
+
+int cmd_bench(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "variant", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static const unsigned page_counts[] = { 1, 16, 256 };
+	const char *variant = "linux64";
+	unsigned n = 20000;
+	double floor_us, boot_us;
+	char why[640];
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q': n = 2000; break;
+		case 'v': variant = optarg; break;
+		case 'h': fputs(bench_usage, stdout); return KINJECT_EXIT_PASS;
+		default:
+			kinject__die("bench: unknown option '%s' (see kinject bench --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		kinject__die("bench: unexpected argument '%s'", argv[optind]);
+	if (kvm__check())
+		kinject__die("%s", vmm__error());
+
+	floor_us = bench_exit_round_trip(n);
+	printf("kinject bench (%u iterations per figure)\n", n);
+	printf("  %-44s %9.2f us   (the floor)\n", "KVM exit round trip (raw port I/O exit)", floor_us);
+	for (unsigned i = 0; i < sizeof(page_counts) / sizeof(page_counts[0]); i++) {
+		struct restore_figures r = bench_restore(page_counts[i], n / 4);
+		char label[64];
+
+		snprintf(label, sizeof(label), "snapshot restore, %u dirty page%s", page_counts[i],
+			 page_counts[i] == 1 ? "" : "s");
+		printf("  %-44s %9.2f us   %5.2f x floor (%llu pages copied)\n", label, r.restore_us,
+		       r.restore_us / floor_us, (unsigned long long)r.pages);
+		snprintf(label, sizeof(label), "  restore + rerun to the next exit");
+		printf("  %-44s %9.2f us   %5.2f x floor\n", label, r.cycle_us, r.cycle_us / floor_us);
+		if (page_counts[i] == 16)
+			printf("  %-44s %s\n", "  target: restore 16 pages < 2 x floor",
+			       r.restore_us < 2 * floor_us ? "met" : "NOT MET");
+	}
+	boot_us = bench_boot_to_ready(variant, "user-spin", n >= 20000 ? 9 : 3, why, sizeof(why));
+	if (boot_us >= 0)
+		printf("  %-44s %9.2f us   %5.0f x floor\n", "boot to READY (linux64, user-spin)",
+		       boot_us, boot_us / floor_us);
+	else
+		printf("  %-44s unavailable: %s\n", "boot to READY", why);
+	return KINJECT_EXIT_PASS;
+}

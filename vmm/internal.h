@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the VMM library: the layout of struct vm and the helpers the
+ * files share.  Nothing outside vmm/ includes this.
+ */
+#ifndef KINJECT_VMM_INTERNAL_H
+#define KINJECT_VMM_INTERNAL_H
+
+#include "vmm.h"
+
+#define PAGE_SIZE 4096ULL
+#define PAGE_SHIFT 12
+
+/* The MSRs a snapshot carries (filtered at VM creation to what KVM has). */
+#define VM_MAX_SNAP_MSRS 24
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+
+	uint8_t *mem;
+	uint64_t mem_size, npages;
+	uint64_t *kvm_dirty;          /* KVM_GET_DIRTY_LOG lands here */
+	uint64_t *host_dirty;         /* pages vm__write_* touched */
+	uint64_t mem_snap_id;         /* snapshot memory matches, 0 = none */
+	uint64_t last_restored;
+	/* The vCPU's MSRs/XSAVE/DRs equal this snapshot's as long as the exit
+	 * count is still vcpu_snap_exits (the guest has not run since). */
+	uint64_t vcpu_snap_id, vcpu_snap_exits;
+
+	char *console;
+	size_t console_len, console_cap;
+	uint64_t exits;
+
+	/* Pending external interrupts held here until the guest can take
+	 * one (like an interrupt controller's request register). */
+	uint64_t irr[4];
+	/* The instruction a single-step is about to execute, for the TF fix-up. */
+	uint64_t step_rip;
+	uint8_t step_insn[16];
+	size_t step_len;
+
+	/* Guest debug configuration; `dbg_dirty` means KVM has not seen it. */
+	uint64_t bp_addr[VM_MAX_BREAKPOINTS];
+	bool bp_on[VM_MAX_BREAKPOINTS];
+	uint64_t bp_hits[VM_MAX_BREAKPOINTS];
+	bool singlestep;
+	/* Slots to step over on the next entry (the breakpoints we stopped
+	 * at): RF does not suppress them here, so the next entry runs one
+	 * instruction with them disarmed, then re-arms them. */
+	unsigned step_over;
+	/* The current entry single-steps for the VMM's own sake (stepping
+	 * over a breakpoint, or waiting for an interrupt window), not the
+	 * caller's: such step exits are not reported. */
+	bool internal_step;
+	/* A temporary breakpoint standing in for a single step (IRETQ: this
+	 * KVM backend's step over IRETQ runs one instruction too far). */
+	int tmp_slot;
+	uint64_t tmp_addr;
+	bool dbg_valid;
+	struct kvm_guest_debug dbg_applied;
+	uint64_t step_cs, step_rsp, step_rflags;
+
+	/* KVM state that a snapshot carries beyond sync_regs. */
+	uint32_t msr_idx[VM_MAX_SNAP_MSRS];
+	int nmsrs;
+	int xsave_size;               /* bytes for KVM_GET_XSAVE2 */
+	bool has_xsave2;
+};
+
+/* Bitmaps of pages. */
+static inline void bitmap_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ULL << (i % 64); }
+static inline size_t bitmap_words(uint64_t n) { return (n + 63) / 64; }
+
+/* kvm.c */
+int kvm__open(void);                           /* checked /dev/kvm fd, or -1 */
+/* vm.c */
+void vm__mark_host_dirty(struct vm *vm, uint64_t gpa, size_t len);
+/* debug.c: give KVM the guest-debug configuration for the next entry
+ * (user breakpoints minus `skip` slots, single-step if `step`), with an
+ * ioctl only when it differs from what KVM has, or when `force`. */
+int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force);
+/* debug.c: set up a breakpoint-based step for IRETQ if that is next. */
+bool dbg__step_by_bp(struct vm *vm);
+/* debug.c: after a single-step exit, hide TF the stepped instruction stored. */
+void dbg__fixup_step(struct vm *vm);
+/* inject.c: the held IRQ with the highest vector, -1 if none. */
+int irq__highest(const struct vm *vm);
+bool irq__any(const struct vm *vm);
+void irq__raise(struct vm *vm, uint8_t vector);
+void irq__clear(struct vm *vm, uint8_t vector);
+/* inject.c: queue an NMI as pending (NMI-blocking respected). */
+void nmi__raise(struct vm *vm);
+/* run.c: push sync_regs state through the explicit ioctls now. */
+int vcpu__flush_sync(struct vm *vm, uint64_t fields);
+
+#endif

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.c: the whole machine.  A snapshot is the vCPU (GPRs, sregs,
+ * events, debug registers, XSAVE/XCRs, the MSRs the guest uses), the VMM's
+ * own machine state (held IRQs) and a full copy of RAM.  Restoring copies
+ * back only the pages written since memory last matched the snapshot: the
+ * KVM dirty log (whose retrieval also re-arms it) plus the pages the host
+ * wrote.  GPRs, sregs and events ride along with the next KVM_RUN through
+ * sync_regs; MSRs, XSAVE, XCRs and debug registers cost one ioctl each.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include "internal.h"
+
+struct vm_snapshot {
+	uint64_t id;
+	uint64_t mem_size;
+	uint8_t *mem;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs dregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_xsave *xsave;
+	struct kvm_msrs *msrs;        /* ready for KVM_SET_MSRS as it is */
+	uint64_t irr[4];
+	unsigned step_over;
+};
+
+static uint64_t next_snap_id = 1;
+
+/* Throws the dirty log away: from now on it counts writes after this point. */
+static int reset_dirty_log(struct vm *vm)
+{
+	struct kvm_dirty_log log = { .slot = 0, .dirty_bitmap = vm->kvm_dirty };
+
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return vmm__fail("KVM_GET_DIRTY_LOG: %s", strerror(errno));
+	memset(vm->host_dirty, 0, bitmap_words(vm->npages) * sizeof(uint64_t));
+	return 0;
+}
+
+void snap__free(struct vm_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->mem);
+	free(s->xsave);
+	free(s->msrs);
+	free(s);
+}
+
+struct vm_snapshot *snap__take(struct vm *vm)
+{
+	struct vm_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		vmm__fail("snapshot: out of memory");
+		return NULL;
+	}
+	s->mem_size = vm->mem_size;
+	s->mem = malloc(vm->mem_size);
+	s->xsave = calloc(1, vm->xsave_size);
+	s->msrs = calloc(1, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
+	if (!s->mem || !s->xsave || !s->msrs) {
+		vmm__fail("snapshot: out of memory (%llu MiB of RAM)",
+			  (unsigned long long)(vm->mem_size >> 20));
+		goto fail;
+	}
+	/* The sync area is the vCPU state the next entry will use, including
+	 * any change not yet folded in by KVM_RUN. */
+	s->regs = vm->run->s.regs.regs;
+	s->sregs = vm->run->s.regs.sregs;
+	s->events = vm->run->s.regs.events;
+	memcpy(s->irr, vm->irr, sizeof(s->irr));
+	s->step_over = vm->step_over;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &s->dregs) < 0) {
+		vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
+		goto fail;
+	}
+	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0) {
+		vmm__fail("%s: %s", vm->has_xsave2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
+			  strerror(errno));
+		goto fail;
+	}
+	if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0) {
+		vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
+		goto fail;
+	}
+	s->msrs->nmsrs = vm->nmsrs;
+	for (int i = 0; i < vm->nmsrs; i++)
+		s->msrs->entries[i].index = vm->msr_idx[i];
+	int r = ioctl(vm->vcpu_fd, KVM_GET_MSRS, s->msrs);
+	if (r != vm->nmsrs) {
+		vmm__fail("KVM_GET_MSRS: %s", r < 0 ? strerror(errno) : "an MSR was not readable");
+		goto fail;
+	}
+	memcpy(s->mem, vm->mem, vm->mem_size);
+	if (reset_dirty_log(vm))
+		goto fail;
+	s->id = next_snap_id++;
+	vm->mem_snap_id = s->id;
+	vm->vcpu_snap_id = s->id;
+	vm->vcpu_snap_exits = vm->exits;
+	return s;
+fail:
+	snap__free(s);
+	return NULL;
+}
+
+/* Memory matches this snapshot since the last take/restore: copy back the
+ * pages KVM logged as written plus those the host wrote. */
+static int restore_dirty(struct vm *vm, const struct vm_snapshot *s, uint64_t *count)
+{
+	struct kvm_dirty_log log = { .slot = 0, .dirty_bitmap = vm->kvm_dirty };
+
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return vmm__fail("KVM_GET_DIRTY_LOG: %s", strerror(errno));
+	size_t words = bitmap_words(vm->npages);
+	uint64_t n = 0;
+	for (size_t w = 0; w < words; w++) {
+		uint64_t bits = vm->kvm_dirty[w] | vm->host_dirty[w];
+		if (!bits)
+			continue;
+		vm->host_dirty[w] = 0;
+		while (bits) {
+			uint64_t p = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			memcpy(vm->mem + p * PAGE_SIZE, s->mem + p * PAGE_SIZE, PAGE_SIZE);
+			n++;
+		}
+	}
+	*count = n;
+	return 0;
+}
+
+/* Memory last matched another snapshot (or none): compare every page. */
+static int restore_full(struct vm *vm, const struct vm_snapshot *s, uint64_t *count)
+{
+	uint64_t n = 0;
+
+	if (reset_dirty_log(vm))
+		return -1;
+	for (uint64_t p = 0; p < vm->npages; p++) {
+		uint8_t *d = vm->mem + p * PAGE_SIZE;
+		const uint8_t *o = s->mem + p * PAGE_SIZE;
+		if (memcmp(d, o, PAGE_SIZE)) {
+			memcpy(d, o, PAGE_SIZE);
+			n++;
+		}
+	}
+	*count = n;
+	return 0;
+}
+
+int snap__restore(struct vm *vm, const struct vm_snapshot *s)
+{
+	uint64_t pages = 0;
+
+	if (!s || s->mem_size != vm->mem_size)
+		return vmm__fail("snapshot restore: snapshot is of a different VM (%llu vs %llu bytes of RAM)",
+				 s ? (unsigned long long)s->mem_size : 0ULL,
+				 (unsigned long long)vm->mem_size);
+	if (vm->mem_snap_id == s->id ? restore_dirty(vm, s, &pages) : restore_full(vm, s, &pages))
+		return -1;
+	vm->mem_snap_id = s->id;
+	vm->last_restored = pages;
+
+	/* The vCPU state outside sync_regs: one ioctl each, except what is
+	 * provably unchanged.  (1) If the guest has not run since it last
+	 * matched this snapshot, nothing can differ.  (2) XCR0 cannot change
+	 * when the guest's CPUID has no XSAVE (vm_config.guest_xsave off).
+	 * Nothing else can be proven: KERNEL_GS_BASE changes with SWAPGS,
+	 * FPU/SSE state with any SSE instruction, DR6 in the guest's own #DB
+	 * handler, none of which exits to us. */
+	bool unchanged = vm->vcpu_snap_id == s->id && vm->vcpu_snap_exits == vm->exits;
+	if (!unchanged) {
+		if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, s->msrs) != (int)s->msrs->nmsrs)
+			return vmm__fail("KVM_SET_MSRS (snapshot restore): %s", strerror(errno));
+		if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, s->xsave) < 0)
+			return vmm__fail("KVM_SET_XSAVE (snapshot restore): %s", strerror(errno));
+		if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_SET_XCRS, &s->xcrs) < 0)
+			return vmm__fail("KVM_SET_XCRS (snapshot restore): %s", strerror(errno));
+		if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &s->dregs) < 0)
+			return vmm__fail("KVM_SET_DEBUGREGS (snapshot restore): %s", strerror(errno));
+	}
+	vm->vcpu_snap_id = s->id;
+	vm->vcpu_snap_exits = vm->exits;
+
+	/* GPRs, sregs and events: folded into the next KVM_RUN.  Events are
+	 * written whole, pending NMI, shadow and exception payload included,
+	 * so an event in flight at the snapshot is in flight again. */
+	struct kvm_sync_regs *sr = &vm->run->s.regs;
+	sr->regs = s->regs;
+	sr->sregs = s->sregs;
+	sr->events = s->events;
+	sr->events.flags = (s->events.flags & KVM_VCPUEVENT_VALID_SMM) |
+			   KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
+			   KVM_VCPUEVENT_VALID_PAYLOAD;
+	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS);
+	memcpy(vm->irr, s->irr, sizeof(vm->irr));
+	vm->step_over = s->step_over;
+	/* What KVM said at the last exit no longer describes this state. */
+	vm->run->ready_for_interrupt_injection = 0;
+	return 0;
+}
+
+uint64_t snap__last_restored_pages(const struct vm *vm)
+{
+	return vm->last_restored;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * FNV_PRIME;
+	return h;
+}
+
+/* Memory is hashed a 64-bit word at a time (FNV-1a over words): the same
+ * properties for our use, eight times fewer multiplications. */
+static uint64_t fnv_words(uint64_t h, const uint64_t *p, size_t nwords)
+{
+	for (size_t i = 0; i < nwords; i++)
+		h = (h ^ p[i]) * FNV_PRIME;
+	return h;
+}
+
+static uint64_t fnv_seg(uint64_t h, const struct kvm_segment *s)
+{
+	uint64_t v[3] = { s->base, s->limit | (uint64_t)s->selector << 32,
+			  s->type | s->present << 8 | s->dpl << 9 | s->db << 11 | s->s << 12 |
+			  s->l << 13 | s->g << 14 | s->avl << 15 | (uint64_t)s->unusable << 16 };
+	return fnv(h, v, sizeof(v));
+}
+
+uint64_t vm__digest(struct vm *vm)
+{
+	const struct kvm_sregs *sr = &vm->run->s.regs.sregs;
+	const struct kvm_vcpu_events *ev = &vm->run->s.regs.events;
+	uint64_t h = FNV_OFFSET;
+
+	h = fnv(h, &vm->run->s.regs.regs, sizeof(struct kvm_regs));
+	const struct kvm_segment *segs[] = { &sr->cs, &sr->ds, &sr->es, &sr->fs, &sr->gs,
+					     &sr->ss, &sr->tr, &sr->ldt };
+	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++)
+		h = fnv_seg(h, segs[i]);
+	uint64_t cr[] = { sr->cr0, sr->cr2, sr->cr3, sr->cr4, sr->cr8, sr->efer,
+			  sr->gdt.base, sr->gdt.limit, sr->idt.base, sr->idt.limit };
+	h = fnv(h, cr, sizeof(cr));
+	uint64_t evs[] = {
+		ev->exception.injected | ev->exception.pending << 1 |
+			(uint64_t)ev->exception.nr << 8 | (uint64_t)ev->exception.has_error_code << 16 |
+			(uint64_t)ev->exception.error_code << 32,
+		ev->interrupt.injected | (uint64_t)ev->interrupt.nr << 8 |
+			(uint64_t)ev->interrupt.soft << 16 | (uint64_t)ev->interrupt.shadow << 24,
+		ev->nmi.injected | ev->nmi.pending << 8 | ev->nmi.masked << 16,
+		ev->exception_has_payload, ev->exception_payload,
+	};
+	h = fnv(h, evs, sizeof(evs));
+	uint64_t msr[VM_MAX_SNAP_MSRS];
+	if (vcpu__get_msrs(vm, vm->msr_idx, msr, vm->nmsrs) == 0)
+		h = fnv(h, msr, vm->nmsrs * sizeof(uint64_t));
+	h = fnv(h, vm->irr, sizeof(vm->irr));
+	return fnv_words(h, (const uint64_t *)vm->mem, vm->mem_size / 8);
+}

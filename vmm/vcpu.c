@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcpu.c: register state.  REGS, SREGS and EVENTS live in kvm_run's
+ * sync_regs, valid after every exit; a change is written there and folded
+ * into the next KVM_RUN.  MSRs go through KVM_GET/SET_MSRS.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include "internal.h"
+
+struct kvm_regs *vcpu__regs(struct vm *vm)
+{
+	return &vm->run->s.regs.regs;
+}
+
+struct kvm_sregs *vcpu__sregs(struct vm *vm)
+{
+	return &vm->run->s.regs.sregs;
+}
+
+struct kvm_vcpu_events *vcpu__events(struct vm *vm)
+{
+	return &vm->run->s.regs.events;
+}
+
+void vcpu__mark_dirty(struct vm *vm, uint64_t sync_fields)
+{
+	/* KVM's register write drops a pending exception; writing EVENTS
+	 * (applied after REGS) in the same entry puts it back. */
+	if (sync_fields & KVM_SYNC_X86_REGS)
+		sync_fields |= KVM_SYNC_X86_EVENTS;
+	vm->run->kvm_dirty_regs |= sync_fields;
+}
+
+int vcpu__flush_sync(struct vm *vm, uint64_t fields)
+{
+	struct kvm_sync_regs *s = &vm->run->s.regs;
+
+	fields &= vm->run->kvm_dirty_regs;
+	if ((fields & KVM_SYNC_X86_REGS) && ioctl(vm->vcpu_fd, KVM_SET_REGS, &s->regs) < 0)
+		return vmm__fail("KVM_SET_REGS: %s", strerror(errno));
+	if ((fields & KVM_SYNC_X86_SREGS) && ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s->sregs) < 0)
+		return vmm__fail("KVM_SET_SREGS: %s", strerror(errno));
+	if ((fields & KVM_SYNC_X86_EVENTS) &&
+	    ioctl(vm->vcpu_fd, KVM_SET_VCPU_EVENTS, &s->events) < 0)
+		return vmm__fail("KVM_SET_VCPU_EVENTS: %s", strerror(errno));
+	vm->run->kvm_dirty_regs &= ~fields;
+	return 0;
+}
+
+static struct kvm_msrs *msr_buf(int n)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(m->entries[0]));
+
+	if (m)
+		m->nmsrs = n;
+	return m;
+}
+
+int vcpu__get_msrs(struct vm *vm, const uint32_t *idx, uint64_t *val, int n)
+{
+	struct kvm_msrs *m = msr_buf(n);
+
+	if (!m)
+		return vmm__fail("KVM_GET_MSRS: out of memory");
+	for (int i = 0; i < n; i++)
+		m->entries[i].index = idx[i];
+	int r = ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
+	if (r == n)
+		for (int i = 0; i < n; i++)
+			val[i] = m->entries[i].data;
+	free(m);
+	if (r < 0)
+		return vmm__fail("KVM_GET_MSRS: %s", strerror(errno));
+	if (r != n)
+		return vmm__fail("KVM_GET_MSRS: MSR 0x%x not readable", idx[r]);
+	return 0;
+}
+
+int vcpu__set_msrs(struct vm *vm, const uint32_t *idx, const uint64_t *val, int n)
+{
+	struct kvm_msrs *m = msr_buf(n);
+
+	if (!m)
+		return vmm__fail("KVM_SET_MSRS: out of memory");
+	for (int i = 0; i < n; i++) {
+		m->entries[i].index = idx[i];
+		m->entries[i].data = val[i];
+	}
+	int r = ioctl(vm->vcpu_fd, KVM_SET_MSRS, m);
+	free(m);
+	if (r < 0)
+		return vmm__fail("KVM_SET_MSRS: %s", strerror(errno));
+	if (r != n)
+		return vmm__fail("KVM_SET_MSRS: MSR 0x%x rejected value 0x%llx", idx[r],
+				 (unsigned long long)val[r]);
+	return 0;
+}
+
+int vcpu__cpl(struct vm *vm)
+{
+	return vm->run->s.regs.sregs.ss.dpl;
+}
