@@ -237,6 +237,10 @@ static void insn__fill(csh h, const cs_insn *ci, struct insn *out)
 				 * "what does this touch" oracles. */
 				m->read = (op->access & CS_AC_READ) || !op->access;
 				m->write = (op->access & CS_AC_WRITE) != 0;
+				/* capstone 4.0.2 marks the memory operand of
+				 * test/cmp/bt read-write; they only read it. */
+				if (ci->id == X86_INS_TEST || ci->id == X86_INS_CMP || ci->id == X86_INS_BT)
+					m->write = false;
 				if (m->read)
 					out->flags |= INSN_MEM_READ;
 				if (m->write)

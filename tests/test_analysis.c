@@ -119,6 +119,7 @@ static void test_flags(void)
 	CU_ASSERT(!(in->flags & INSN_GS_MEM));
 	CU_ASSERT_EQUAL(in->mem[0].base, X86_REG_RSP);
 	CU_ASSERT_EQUAL(in->mem[0].disp, 0x10);
+	CU_ASSERT(!(in->flags & INSN_MEM_WRITE));       /* capstone 4.0.2 says read-write */
 
 	in = at(0xbf);
 	CU_ASSERT((in->flags & INSN_JMP) != 0);

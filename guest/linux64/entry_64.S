@@ -152,11 +152,13 @@
  * IRQs off (it may enable them).  RSP = frame.  Clobbers RAX, RDI, RBP
  * (restored from the frame later). */
 .macro EXIT_TO_USER_LOOP prefix
+	.globl \prefix\()_exit_work_check, \prefix\()_exit_work_call, \prefix\()_exit_work_done
 \prefix\()_exit_work_check:
 	cli				/* the test below must be with IRQs off */
 	movq	PCPU(KINJECT_PCPU_NEED_RESCHED), %rax
 	orq	PCPU(KINJECT_PCPU_SIGPENDING), %rax
 	jz	\prefix\()_exit_work_done
+\prefix\()_exit_work_call:
 	movq	%rsp, %rdi
 	CALL_ALIGNED exit_to_user_work
 	jmp	\prefix\()_exit_work_check
