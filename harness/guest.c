@@ -6,6 +6,34 @@
  */
 #include <string.h>
 #include "kinject.h"
+#include "quirks.h"
+
+/*
+ * What the host KVM cannot do, as guest command-line options: the guest then
+ * avoids it (system calls by int $0x80, the ss16 stack segment from the GDT)
+ * and its scenarios say what they skipped.  Warned about once, on stderr, so
+ * the console stays identical from run to run.
+ */
+static const char *host_quirk_options(void)
+{
+	static char opts[64];
+	static bool done;
+
+	if (done)
+		return opts;
+	done = true;
+	if (!quirks__syscall_works()) {
+		fprintf(stderr, "kinject: warning: %s; SYSCALL/SYSRET paths are not exercised "
+			"(the guest makes system calls with int $0x80)\n", vmm__error());
+		strcat(opts, " syscall=0");
+	}
+	if (!quirks__ldt_ss_works()) {
+		fprintf(stderr, "kinject: warning: %s; ss16 uses the GDT's 16-bit stack segment\n",
+			vmm__error());
+		strcat(opts, " ldt=0");
+	}
+	return opts;
+}
 
 int guest__boot(struct guest *g, const struct guest_opts *o)
 {
@@ -19,7 +47,8 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 	g->announce = o->announce;
 	if (!o->elf)
 		kinject__default_guest(variant, path, sizeof(path));
-	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s", scenario,
+	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s%s", scenario,
+		     host_quirk_options(),
 		     o->cmdline_extra ? " " : "", o->cmdline_extra ? o->cmdline_extra : "")
 	    >= (int)sizeof(cmdline))
 		return vmm__fail("guest command line longer than %d bytes", KINJECT_CMDLINE_MAX - 1);

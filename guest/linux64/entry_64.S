@@ -426,6 +426,8 @@ GLOBAL ret_to_user
 GLOBAL swapgs_restore_regs_and_return_to_usermode
 	testb	$SEL_TI_LDT, F_SS(%rsp)
 	jnz	return_via_espfix		/* SS from the LDT: may be 16-bit */
+	cmpw	$USER_DS16, F_SS(%rsp)
+	je	return_via_espfix		/* the GDT's 16-bit user SS */
 	movq	%rsp, %rdi
 	/* trampoline stack: opens (it is what the user tables map) */
 	movq	PCPU(KINJECT_PCPU_ENTRY_STACK_TOP), %rsp

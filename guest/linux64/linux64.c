@@ -16,6 +16,7 @@ const char variant_name[] = "linux64";
 const uint16_t variant_user_cs = USER_CS;
 const uint16_t variant_user_ss = USER_DS;
 const uint16_t variant_user_cs32 = USER32_CS;
+const uint16_t variant_user_ss16 = USER_DS16;
 
 /* ---- The cpu entry area -------------------------------------------------- */
 struct idt_gate {
@@ -123,6 +124,11 @@ static void setup_gdt_tss_idt(void)
 	gdt[GDT_ENTRY_USER32_CS] = x86_make_desc(0, 0xfffff, code | DESC_DPL(3) | DESC_DB | DESC_G);
 	gdt[GDT_ENTRY_USER_DS] = x86_make_desc(0, 0xfffff, data | DESC_DPL(3) | DESC_DB | DESC_G);
 	gdt[GDT_ENTRY_USER_CS] = x86_make_desc(0, 0xfffff, code | DESC_DPL(3) | DESC_L | DESC_G);
+	/* A 16-bit (B=0) user stack segment in the GDT.  Linux has none: its
+	 * 16-bit stacks come from the LDT only.  The testbed adds one because
+	 * some KVM backends (kvm_pvm) cannot IRET to an LDT stack segment; the
+	 * exit path sends it through ESPFIX64 exactly like an LDT SS. */
+	gdt[GDT_ENTRY_USER_DS16] = x86_make_desc(0, 0xffff, data | DESC_DPL(3));
 	set_system_desc(gdt, GDT_ENTRY_TSS, (uint64_t)cpu_entry_area.tss, TSS_SIZE - 1, 0x9);
 	gdt[GDT_ENTRY_LDT] = gdt[GDT_ENTRY_LDT + 1] = 0;
 

@@ -17,6 +17,7 @@
 #define GDT_ENTRY_USER32_CS   4
 #define GDT_ENTRY_USER_DS     5
 #define GDT_ENTRY_USER_CS     6
+#define GDT_ENTRY_USER_DS16   7   /* 16-bit DPL3 data: a testbed addition, see below */
 #define GDT_ENTRY_TSS         8   /* 16 bytes: entries 8-9 */
 #define GDT_ENTRY_LDT         10  /* 16 bytes: entries 10-11 */
 #define GDT_ENTRIES           12
@@ -27,6 +28,7 @@
 #define USER32_CS    0x23
 #define USER_DS      0x2b
 #define USER_CS      0x33
+#define USER_DS16    0x3b
 #define TSS_SEL      0x40
 #define LDT_SEL      0x50
 

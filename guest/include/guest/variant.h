@@ -76,6 +76,9 @@ void variant_switch_to(struct task *prev, struct task *next);
 
 /* User selectors the variant's GDT uses (for the core's sigreturn checks). */
 extern const uint16_t variant_user_cs, variant_user_ss, variant_user_cs32;
+/* A 16-bit DPL3 stack segment in the GDT, returned through ESPFIX like an
+ * LDT one, for hosts that cannot IRET to an LDT SS (0: the variant has none). */
+extern const uint16_t variant_user_ss16;
 
 /* ===== Provided by the core ============================================ */
 
