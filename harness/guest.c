@@ -16,21 +16,27 @@
  */
 static const char *host_quirk_options(void)
 {
+	static const struct {
+		enum quirk q;
+		const char *option;       /* what the guest is told */
+		const char *consequence;  /* what the user is told */
+	} quirks[] = {
+		{ QUIRK_SYSCALL, " syscall=0", "SYSCALL/SYSRET paths are not exercised" },
+		{ QUIRK_INT80, " int80=0", "the guest runs int $0x80 from its #UD handler; "
+					   "the int $0x80 gate is not exercised" },
+		{ QUIRK_LDT_SS, " ldt=0", "ss16 uses the GDT's 16-bit stack segment" },
+	};
 	static char opts[64];
 	static bool done;
 
 	if (done)
 		return opts;
 	done = true;
-	if (!quirks__syscall_works()) {
-		fprintf(stderr, "kinject: warning: %s; SYSCALL/SYSRET paths are not exercised "
-			"(the guest makes system calls with int $0x80)\n", vmm__error());
-		strcat(opts, " syscall=0");
-	}
-	if (!quirks__ldt_ss_works()) {
-		fprintf(stderr, "kinject: warning: %s; ss16 uses the GDT's 16-bit stack segment\n",
-			vmm__error());
-		strcat(opts, " ldt=0");
+	for (size_t i = 0; i < sizeof(quirks) / sizeof(quirks[0]); i++) {
+		if (quirks__works(quirks[i].q))
+			continue;
+		fprintf(stderr, "kinject: warning: %s; %s\n", vmm__error(), quirks[i].consequence);
+		strcat(opts, quirks[i].option);
 	}
 	return opts;
 }
@@ -47,16 +53,17 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 	g->announce = o->announce;
 	if (!o->elf)
 		kinject__default_guest(variant, path, sizeof(path));
+	/* Parse the ELF before anything else, so a bad file costs nothing and
+	 * its one-line reason is all the user sees. */
+	if (elf__open(o->elf ? o->elf : path, &g->img, NULL))
+		return -1;
+	elf__free(&g->img);
+
 	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s%s", scenario,
 		     host_quirk_options(),
 		     o->cmdline_extra ? " " : "", o->cmdline_extra ? o->cmdline_extra : "")
 	    >= (int)sizeof(cmdline))
 		return vmm__fail("guest command line longer than %d bytes", KINJECT_CMDLINE_MAX - 1);
-
-	/* Parse the ELF before creating a VM so a bad file costs nothing. */
-	if (elf__open(o->elf ? o->elf : path, &g->img, NULL))
-		return -1;
-	elf__free(&g->img);
 
 	g->vm = vm__create(&cfg);
 	if (!g->vm)

@@ -77,6 +77,8 @@ const char *guest__where(struct guest *g, uint64_t addr, char *buf, size_t len);
 /* ---- commands ---------------------------------------------------------------- */
 int cmd_boot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_map(int argc, char **argv);
 
 /* Default exit budget for one boot: a guest still running after this many
  * KVM exits is judged hung. */

@@ -12,6 +12,8 @@ struct command {
 static const struct command commands[] = {
 	{ "boot",  cmd_boot,  "boot the testbed guest, stream its console, exit with its verdict" },
 	{ "bench", cmd_bench, "speed figures next to the raw KVM exit round trip" },
+	{ "run",   cmd_run,   "replay case files and judge them with the oracles" },
+	{ "map",   cmd_map,   "the entry/exit code, each instruction annotated with its window" },
 };
 
 static void usage(FILE *out)

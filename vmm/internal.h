@@ -6,6 +6,8 @@
 #ifndef KINJECT_VMM_INTERNAL_H
 #define KINJECT_VMM_INTERNAL_H
 
+#include <sys/types.h>
+#include <time.h>
 #include "vmm.h"
 
 #define PAGE_SIZE 4096ULL
@@ -33,6 +35,17 @@ struct vm {
 	char *console;
 	size_t console_len, console_cap;
 	uint64_t exits;
+
+	/* Wall-clock deadline (deadline.c): CLOCK_MONOTONIC ns, 0 = none;
+	 * the exit count when it was set, for the reason. */
+	uint64_t deadline_ns, deadline_ms, deadline_exits;
+	timer_t deadline_timer;
+	bool deadline_timer_ok;
+	pid_t deadline_tid;           /* the thread the timer signals */
+	/* What the last entry consumed (run.c), given back if KVM_RUN was
+	 * interrupted before the guest ran: breakpoints stepped over, at RIP. */
+	unsigned entry_skip;
+	uint64_t entry_rip;
 
 	/* Pending external interrupts held here until the guest can take
 	 * one (like an interrupt controller's request register). */
@@ -93,6 +106,13 @@ void irq__raise(struct vm *vm, uint8_t vector);
 void irq__clear(struct vm *vm, uint8_t vector);
 /* inject.c: queue an NMI as pending (NMI-blocking respected). */
 void nmi__raise(struct vm *vm);
+/* deadline.c: around one vcpu__run (the signal handler's target and,
+ * from another thread, the timer re-aimed); whether the deadline passed;
+ * the timer's end at vm__destroy. */
+int deadline__begin(struct vm *vm);
+void deadline__end(struct vm *vm);
+bool deadline__passed(const struct vm *vm);
+void deadline__destroy(struct vm *vm);
 /* run.c: push sync_regs state through the explicit ioctls now. */
 int vcpu__flush_sync(struct vm *vm, uint64_t fields);
 

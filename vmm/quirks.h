@@ -1,24 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Host KVM quirks that change what a guest can do, found by probing the
- * host once per process (not assumed from its name or version).
+ * host once per process (never assumed from its name or version).
  */
 #ifndef KINJECT_VMM_QUIRKS_H
 #define KINJECT_VMM_QUIRKS_H
 
 #include <stdbool.h>
 
-/* True when this KVM delivers a ring-3 SYSCALL and the SYSRET back as the
- * architecture says: SYSCALL lands at LSTAR with CPL 0 and the STAR code
- * selector, SYSRET returns to ring 3 after the SYSCALL.  Probed once in a
- * throwaway VM and cached.  When false, vmm__error() says what was seen. */
-bool quirks__syscall_works(void);
-/* One line describing what the probe saw ("" until probed). */
-const char *quirks__syscall_report(void);
+enum quirk {
+	/* A ring-3 SYSCALL lands at LSTAR with CPL 0 and the STAR selector,
+	 * and SYSRET returns to ring 3 after it. */
+	QUIRK_SYSCALL,
+	/* IRET from ring 0 to compat-mode code on a 16-bit stack segment from
+	 * the LDT (the classic ss16 set-up). */
+	QUIRK_LDT_SS,
+	/* INT n from ring 3 through a DPL3 IDT gate reaches that gate. */
+	QUIRK_INT80,
+	QUIRK_COUNT
+};
 
-/* True when this KVM can IRET from ring 0 to compat-mode code on a 16-bit
- * stack segment taken from the LDT (the ss16 scenario's classic set-up). */
-bool quirks__ldt_ss_works(void);
-const char *quirks__ldt_ss_report(void);
+/* True when the host does what the architecture says for `q`.  Probed once
+ * in a throwaway VM and cached; when false, vmm__error() says what was
+ * seen, in one line. */
+bool quirks__works(enum quirk q);
+/* One line describing what the probe saw ("" until probed). */
+const char *quirks__report(enum quirk q);
 
 #endif

@@ -4,7 +4,9 @@
  * exit: console bytes and the VMM's own hypercalls are consumed here, held
  * interrupts are delivered when KVM says the guest can take one, and
  * everything the caller must judge comes back as a struct vm_exit.  The
- * common case costs exactly one ioctl (KVM_RUN) per exit.
+ * common case costs exactly one ioctl (KVM_RUN) per exit.  Two bounds
+ * make a hang a result: the exit budget (max_exits) and the wall-clock
+ * deadline (deadline.c), whose signal ends a KVM_RUN that never exits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,6 +104,8 @@ static int prepare_entry(struct vm *vm)
 	bool due = event_due(ev);
 	unsigned skip = due ? 0 : vm->step_over;
 	vm->step_over = 0;
+	vm->entry_skip = skip;
+	vm->entry_rip = run->s.regs.regs.rip;
 	/* Waiting for a window: single-step until the guest opens it, so the
 	 * event arrives at the exact boundary (interrupt-window exits are not
 	 * precise on every KVM backend; single steps are). */
@@ -272,13 +276,30 @@ static bool wake_from_hlt(struct vm *vm)
 	return irq__any(vm) && (vm->run->s.regs.regs.rflags & RFLAGS_IF) && !vm->singlestep;
 }
 
-int vcpu__run(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
+static void deadline_reason(struct vm *vm, struct vm_exit *e)
+{
+	uint64_t n = vm->exits - vm->deadline_exits;
+
+	e->kind = VM_EXIT_BUDGET;
+	e->rip = vm->run->s.regs.regs.rip;
+	if (!n)
+		snprintf(e->reason, sizeof(e->reason),
+			 "deadline: no KVM exit for %llu ms (the guest runs without exiting), rip 0x%llx",
+			 (unsigned long long)vm->deadline_ms, (unsigned long long)e->rip);
+	else
+		snprintf(e->reason, sizeof(e->reason),
+			 "deadline: no result within %llu ms (%llu KVM exits in that time), rip 0x%llx",
+			 (unsigned long long)vm->deadline_ms, (unsigned long long)n,
+			 (unsigned long long)e->rip);
+}
+
+static int run_loop(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 {
 	struct kvm_run *run = vm->run;
 	uint64_t taken = 0;
+	/* The clock is read when the run starts and after a signal only. */
+	bool check_deadline = true;
 
-	memset(e, 0, sizeof(*e));
-	e->debug.slot = -1;
 	for (;;) {
 		if (max_exits && taken >= max_exits) {
 			e->kind = VM_EXIT_BUDGET;
@@ -287,13 +308,28 @@ int vcpu__run(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 				 (unsigned long long)taken, (unsigned long long)e->rip);
 			return 0;
 		}
+		if (check_deadline && deadline__passed(vm)) {
+			deadline_reason(vm, e);
+			return 0;
+		}
+		check_deadline = false;
 		if (prepare_entry(vm))
 			return -1;
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return vmm__fail("KVM_RUN: %s (rip 0x%llx)", strerror(errno),
-					 (unsigned long long)run->s.regs.regs.rip);
+			if (errno != EINTR && errno != EAGAIN)
+				return vmm__fail("KVM_RUN: %s (rip 0x%llx)", strerror(errno),
+						 (unsigned long long)run->s.regs.regs.rip);
+			/* A signal (ours, the deadline's, or the caller's): the
+			 * guest may not have run at all.  Reset immediate_exit
+			 * before reading the clock (a deadline signal after the
+			 * reset is then seen by the clock or by the next
+			 * KVM_RUN), and give back the breakpoints this entry
+			 * was to step over if it did not get past them. */
+			run->immediate_exit = 0;
+			if (getenv("NOFIX") == NULL && run->s.regs.regs.rip == vm->entry_rip)
+				vm->step_over |= vm->entry_skip;
+			check_deadline = true;
+			continue;
 		}
 		vm->exits++;
 		taken++;
@@ -362,4 +398,15 @@ int vcpu__run(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 		if (r == 0)
 			return 0;
 	}
+}
+
+int vcpu__run(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
+{
+	memset(e, 0, sizeof(*e));
+	e->debug.slot = -1;
+	if (deadline__begin(vm))
+		return -1;
+	int r = run_loop(vm, e, max_exits);
+	deadline__end(vm);
+	return r;
 }

@@ -243,6 +243,7 @@ void vm__destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	deadline__destroy(vm);
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
 	if (vm->vcpu_fd >= 0)

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <linux/kvm.h>
 
@@ -114,7 +115,7 @@ enum vm_exit_kind {
 	VM_EXIT_SINGLESTEP,    /* one instruction done */
 	VM_EXIT_FAIL_ENTRY,    /* VM entry failed: exit.reason explains */
 	VM_EXIT_INTERNAL_ERROR,/* KVM internal error */
-	VM_EXIT_BUDGET,        /* the exit budget ran out: the guest hangs */
+	VM_EXIT_BUDGET,        /* the exit budget or the deadline ran out: a hang */
 	VM_EXIT_UNEXPECTED,    /* any other exit (unknown port, MMIO...) */
 };
 struct vm_exit {
@@ -137,6 +138,21 @@ struct vm_exit {
  * exit is VM_EXIT_BUDGET.  Returns 0, or -1 on a host-side ioctl failure. */
 int vcpu__run(struct vm *vm, struct vm_exit *exit, uint64_t max_exits);
 const char *vm_exit__name(enum vm_exit_kind k);
+
+/* A wall-clock deadline, `ms` from now (0 clears it): once it has passed,
+ * vcpu__run returns VM_EXIT_BUDGET (reason "deadline: no KVM exit for N ms"
+ * when the guest spun without exiting, else "deadline: no result within
+ * N ms (K KVM exits)"), also from a KVM_RUN that never exits on its own,
+ * and again at every call until it is set anew or cleared.  The guest state
+ * stays exact: running again resumes it.  Costs one timer_settime here and
+ * nothing per exit.  The timer signals the thread that set the deadline (or
+ * the thread that last ran the vCPU with it armed) with VM_DEADLINE_SIGNAL;
+ * the library installs its handler (SA_RESTART) and unblocks the signal in
+ * that thread.  Returns 0, or -1 if the timer cannot be created. */
+#define VM_DEADLINE_SIGNAL (SIGRTMIN + 6)
+int vm__set_deadline_ms(struct vm *vm, uint64_t ms);
+/* The deadline last set in ms, 0 if none. */
+uint64_t vm__deadline_ms(const struct vm *vm);
 
 /* Console text the guest printed since the last vm__console_clear(). */
 const char *vm__console(const struct vm *vm, size_t *len);

@@ -72,6 +72,29 @@ static void begin(const struct scenario *s)
 	preempt_enable();
 }
 
+extern uint64_t user_has_syscall;   /* .user.data, arch/x86_64/user/syscalls.S */
+
+int host_syscall_ok(void)
+{
+	return cmdline_u64("syscall", 1) != 0;
+}
+
+/* `int80=0`: the host delivers INT n from ring 3 as #UD (kinject probes it). */
+int host_int80_ok(void)
+{
+	return cmdline_u64("int80", 1) != 0;
+}
+
+int host_ldt_ss_ok(void)
+{
+	return cmdline_u64("ldt", 1) != 0;
+}
+
+uint64_t ss16_stack_base(void)
+{
+	return host_ldt_ss_ok() ? USER_SS16_BASE : USER_SS16_GDT_BASE;
+}
+
 void scenarios_prepare(void)
 {
 	const char *name = cmdline_get("scenario");
@@ -91,7 +114,10 @@ void scenarios_prepare(void)
 		kprintf("%s\n", msg);
 		hc_verdict(KINJECT_VERDICT_FAIL, msg);
 	}
-	ldt_ss16_install();
+	/* Before READY: ring-3 programs read it from their .user.data. */
+	user_has_syscall = host_syscall_ok();
+	if (host_ldt_ss_ok())
+		ldt_ss16_install();
 	kthread_create_system("runner", PRIO_LOW, scenario_runner, 0);
 	begin(selected[0]);
 }

@@ -43,6 +43,11 @@ void ldt_ss16_install(void)
 	variant_set_ldt(ldt, ldt_n);
 }
 
+static int is_ss16_gdt_sel(uint64_t sel)
+{
+	return sel == variant_user_ss16;
+}
+
 static int is_ldt_sel(uint64_t sel)
 {
 	return (sel & ~0xffffULL) == 0 && (sel & SEL_TI_LDT) && (sel & 3) == 3 &&
@@ -56,13 +61,15 @@ int selector_is_user_code(uint64_t sel)
 
 int selector_is_user_data(uint64_t sel)
 {
-	return sel == variant_user_ss || is_ldt_sel(sel);
+	return sel == variant_user_ss || is_ss16_gdt_sel(sel) || is_ldt_sel(sel);
 }
 
 /* Linear address of the user stack pointer: a 16-bit stack segment uses
  * only SP, offset by the segment base. */
 static uint64_t user_stack_linear(const struct kinject_frame *f)
 {
+	if (is_ss16_gdt_sel(f->ss))     /* 16-bit, base USER_SS16_GDT_BASE */
+		return USER_SS16_GDT_BASE + (f->rsp & 0xffff);
 	if (is_ldt_sel(f->ss) && (f->ss >> 3) < ldt_n) {
 		uint64_t d = ldt[f->ss >> 3];
 		uint64_t base = ((d >> 16) & 0xffffff) | ((d >> 56) << 24);

@@ -85,7 +85,7 @@ void tasks_init(void)
 		   USER_STACK_BASE + MAX_TASKS * USER_STACK_WINDOW);
 
 	/* The ss16 scenario's 16-bit stack segment: its top pages. */
-	uint64_t ss16_top = USER_SS16_BASE + 0x10000;
+	uint64_t ss16_top = ss16_stack_base() + 0x10000;
 	map_range(ss16_top - USER_SS16_PAGES * 4096, pages_alloc(USER_SS16_PAGES),
 		  USER_SS16_PAGES * 4096, VARIANT_MAP_WRITE);
 	layout_add(KINJECT_STACK_USER, ss16_top - USER_SS16_PAGES * 4096, ss16_top);

@@ -3,8 +3,11 @@
  * User memory access.  The only kernel instructions allowed to fault: a
  * #PF or #GP at one of the labelled instructions is turned by
  * uaccess_fixup() into a jump to the fault exit, which returns -EFAULT.
- * STAC/CLAC bracket exactly the user access (SMAP).
+ * STAC/CLAC bracket exactly the user access (SMAP).  They are emitted as
+ * ASM_STAC/ASM_CLAC (guest/x86.h): recorded sites that x86_cpu_init turns
+ * into 3-byte NOPs unless SMAP is present and wanted (they #UD without it).
  */
+#include <guest/x86.h>
 #define EFAULT 14
 
 	.text
@@ -13,11 +16,11 @@
 	.globl __uaccess_copy
 	.type __uaccess_copy, @function
 __uaccess_copy:
-	stac
+	ASM_STAC
 	mov %rdx, %rcx
 .Lcopy_insn:
 	rep movsb
-	clac
+	ASM_CLAC
 	xor %eax, %eax
 	ret
 	.size __uaccess_copy, . - __uaccess_copy
@@ -27,7 +30,7 @@ __uaccess_copy:
 	.globl __uaccess_strncpy
 	.type __uaccess_strncpy, @function
 __uaccess_strncpy:
-	stac
+	ASM_STAC
 	xor %eax, %eax
 1:	cmp %rdx, %rax
 	jae 2f
@@ -38,13 +41,13 @@ __uaccess_strncpy:
 	jz 2f
 	inc %rax
 	jmp 1b
-2:	clac
+2:	ASM_CLAC
 	ret
 	.size __uaccess_strncpy, . - __uaccess_strncpy
 
 	.type __uaccess_fault, @function
 __uaccess_fault:
-	clac
+	ASM_CLAC
 	mov $-EFAULT, %rax
 	ret
 	.size __uaccess_fault, . - __uaccess_fault

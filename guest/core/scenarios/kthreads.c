@@ -8,6 +8,15 @@
  * switch, the tick that expires the quantum inside (1) is honoured by
  * preempt_enable(), a pending IRQ is not taken while IF=0, and ticks in
  * (3) preempt on the return from the interrupt.
+ *
+ * Each iteration ends in (4) kthread_spin(): a short assembly loop with
+ * nine registers holding patterns it checks every time round, IRQs on and
+ * preempt count 0.  Its head `kthread_loop` (global) is where the harness
+ * breaks to inject events at ring 0; the whole function is an
+ * injection-tolerant range (scenario.h): an injected #GP there is counted
+ * and resumed at the same RIP, an injected #PF at a present kernel address
+ * is spurious, IRQs and NMIs just return.  The patterns prove that
+ * every such return (and any preemption in between) restored them.
  */
 #include <guest/core.h>
 #include <guest/scenario.h>
@@ -15,6 +24,49 @@
 #include <guest/x86.h>
 
 #define NTHREADS 3
+#define SPIN_ITERS 32
+
+/* uint64_t kthread_spin(uint64_t n): 0, or 1-based index of the register
+ * seen changed (rbx, rbp, r12, r13, r14, r15, rsi, r8, r9). */
+uint64_t kthread_spin(uint64_t n);
+extern char kthread_spin_end[];
+#define KSPIN_PAT(i) (0x6b74687200000000 + 0x01010101 * (i))
+#define KSPIN_STR2(x) #x
+#define KSPIN_STR(x) KSPIN_STR2(x)
+__asm__(
+	".text\n\t"
+	".globl kthread_spin, kthread_loop, kthread_spin_end\n\t"
+	".type kthread_spin, @function\n"
+	"kthread_spin:\n\t"
+	"push %rbx\n\tpush %rbp\n\tpush %r12\n\tpush %r13\n\tpush %r14\n\tpush %r15\n\t"
+	"mov %rdi, %rcx\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(1)) ", %rbx\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(2)) ", %rbp\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(3)) ", %r12\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(4)) ", %r13\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(5)) ", %r14\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(6)) ", %r15\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(7)) ", %rsi\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(8)) ", %r8\n\t"
+	"movabs $" KSPIN_STR(KSPIN_PAT(9)) ", %r9\n"
+	"kthread_loop:\n\t"
+	"mov $1, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(1)) ", %rax\n\tcmp %rax, %rbx\n\tjne 2f\n\t"
+	"mov $2, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(2)) ", %rax\n\tcmp %rax, %rbp\n\tjne 2f\n\t"
+	"mov $3, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(3)) ", %rax\n\tcmp %rax, %r12\n\tjne 2f\n\t"
+	"mov $4, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(4)) ", %rax\n\tcmp %rax, %r13\n\tjne 2f\n\t"
+	"mov $5, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(5)) ", %rax\n\tcmp %rax, %r14\n\tjne 2f\n\t"
+	"mov $6, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(6)) ", %rax\n\tcmp %rax, %r15\n\tjne 2f\n\t"
+	"mov $7, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(7)) ", %rax\n\tcmp %rax, %rsi\n\tjne 2f\n\t"
+	"mov $8, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(8)) ", %rax\n\tcmp %rax, %r8\n\tjne 2f\n\t"
+	"mov $9, %edx\n\tmovabs $" KSPIN_STR(KSPIN_PAT(9)) ", %rax\n\tcmp %rax, %r9\n\tjne 2f\n\t"
+	"dec %rcx\n\t"
+	"jnz kthread_loop\n\t"
+	"xor %edx, %edx\n"
+	"2:\tmov %rdx, %rax\n\t"
+	"pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbp\n\tpop %rbx\n\t"
+	"ret\n"
+	"kthread_spin_end:\n\t"
+	".size kthread_spin, . - kthread_spin\n");
 
 struct kt_stats {
 	uint64_t deferred;     /* need_resched seen inside a no-preempt section */
@@ -100,6 +152,10 @@ static void kthread_fn(void *arg)
 		section_preempt_off(t, &stats[idx]);
 		section_irqs_off(t);
 		section_preemptible(t, &stats[idx]);
+		uint64_t bad = kthread_spin(SPIN_ITERS);
+		if (bad)
+			scenario_fail("%s: kthread_spin: register #%lu (rbx rbp r12-r15 rsi r8 r9) changed, expected %lx",
+				      t->name, bad, KSPIN_PAT(bad));
 	}
 }
 
@@ -109,6 +165,7 @@ static void setup(void)
 
 	iters = scenario_iters(8);
 	memset(stats, 0, sizeof(stats));
+	inject_tolerant_add((uint64_t)kthread_spin, (uint64_t)kthread_spin_end);
 	for (int i = 0; i < NTHREADS; i++)
 		thr[i] = kthread_create(names[i], PRIO_NORMAL, kthread_fn, (void *)(uint64_t)i);
 }

@@ -26,6 +26,20 @@ int scenario_failed(void);
 uint64_t scenario_iters(uint64_t dflt);      /* iters= option, or dflt */
 void scenario_task_started(void);            /* a scenario task exists */
 void scenario_task_exited(void);             /* ... and is gone */
+/* Injection-tolerant kernel code (a TESTBED feature, no real kernel has
+ * it): a CPL0 #GP whose RIP lies in [start, end) is counted
+ * (irq_stats.tolerated) and returned from, resuming at the same RIP, so the
+ * harness can inject #GP into kernel loops.  Anywhere else a kernel #GP
+ * still oopses.  At most 4 ranges; adding one twice is harmless. */
+void inject_tolerant_add(uint64_t start, uint64_t end);
+/* Host quirks the harness passes on the command line (CONTRACT_NOTES):
+ * `syscall=0`: ring-3 SYSCALL does not work on the host KVM, no program
+ * uses it; `ldt=0`: no IRET to a 16-bit LDT stack segment, ss16 uses the
+ * variant's GDT 16-bit SS.  Both default to 1. */
+int host_syscall_ok(void);
+int host_ldt_ss_ok(void);
+int host_int80_ok(void);
+uint64_t ss16_stack_base(void);             /* linear base of ss16's SS */
 /* Runs the scenarios the command line selected; the runner kthread. */
 void scenarios_prepare(void);
 void scenario_runner(void *arg);

@@ -73,6 +73,10 @@
 #define USER_SS16_PAGES     2
 #define USER_SS16_ESP_HIGH  0x1234        /* what ESP[31:16] must stay */
 #define USER_SS16_SEL       0x07          /* LDT entry 0, RPL 3 */
+/* With `ldt=0` (a host KVM that cannot IRET to an LDT SS) ss16 uses the
+ * variant's GDT 16-bit data segment (variant_user_ss16, base 0) instead:
+ * its stack is then the top two pages below USER_SS16_GDT_BASE + 0x10000. */
+#define USER_SS16_GDT_BASE  0x0
 /* Never mapped: the #PF target of the signals scenario. */
 #define USER_UNMAPPED_VA    0x0dead000
 

@@ -7,6 +7,9 @@
  * the step's fixup label, RAX ^= 0x5a5a) and returns through sigreturn.
  * Back at the fixup every register must be exactly the saved frame.
  *
+ * Only int $0x80 is used (the restorer too: sigreturn through SYSCALL is
+ * the syscalls scenario's business).
+ *
  * Entry: RDI = FS area, RSI = GS area.
  */
 #include "user.h"
@@ -85,13 +88,14 @@ sig_zero:	.quad 0
 	.code64
 	.globl user_signals_entry
 user_signals_entry:
-	wrfsbase %rdi
-	wrgsbase %rsi
+	mov %rdi, %rbx
+	mov %rsi, %r12
+	SET_BASES %rbx, %r12
 	.irp sig, SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV
 	mov $\sig, %edi
 	lea sig_handler(%rip), %rsi
-	lea user_restorer(%rip), %rdx
-	SYS SYS_SIGACTION
+	lea user_restorer80(%rip), %rdx
+	SYS80 SYS_SIGACTION
 	test %rax, %rax
 	jnz .Lsigaction_failed
 	.endr
@@ -119,7 +123,7 @@ user_signals_entry:
 	decq %fs:UD_COUNTER
 	jnz .Lloop
 	xor %edi, %edi
-	SYS SYS_EXIT
+	SYS80 SYS_EXIT
 	ud2
 
 /* RDI = signo, RSI = &info, RDX = &saved frame. */
@@ -229,4 +233,5 @@ sig_handler:
 	mov %fs:UD_SIGCOUNT, %rdx
 	mov %rax, %rsi
 	FAIL "signals seen by the handler"
+	SET_BASES_FAIL_STUB
 	BAD_STUBS ALL_REGS

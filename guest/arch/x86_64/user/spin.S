@@ -6,7 +6,14 @@
  * injected interrupt, NMI or exception (delivered as a signal whose handler
  * just returns) must leave no trace.  Every 512 iterations the task raises
  * a timer tick for itself, so two spinning tasks preempt each other and
- * the FS/GS bases must survive context switches too.
+ * the FS/GS bases must survive context switches too.  Only int $0x80 is
+ * used.  The bases are set with SYS_SET_FS/GS_BASE and checked through the
+ * self pointers at %fs:0 and %gs:0 (no FSGSBASE instructions in ring 3).
+ *
+ * `user_spin_loop` (global, kernel-image address in .user.text; the user
+ * VA is USER_TEXT_VA + (user_spin_loop - __user_text_start)) is the loop
+ * head: there every GPR but R15 (the counter) holds its pattern, RSP is
+ * UD_RSP and IF=1.  The harness breaks there to inject events.
  *
  * Entry: RDI = FS area (uapi.h UD_*), RSI = GS area.
  */
@@ -18,14 +25,15 @@
 	.code64
 	.globl user_spin_entry
 user_spin_entry:
-	wrfsbase %rdi
-	wrgsbase %rsi
+	mov %rdi, %rbx
+	mov %rsi, %r12
+	SET_BASES %rbx, %r12
 	movq $1, %fs:UD_STEP
 	.irp sig, SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV
 	mov $\sig, %edi
 	lea user_spin_handler(%rip), %rsi
-	lea user_restorer(%rip), %rdx
-	SYS SYS_SIGACTION
+	lea user_restorer80(%rip), %rdx
+	SYS80 SYS_SIGACTION
 	test %rax, %rax
 	jnz .Lsigaction_failed
 	.endr
@@ -34,15 +42,18 @@ user_spin_entry:
 	mov %fs:UD_ITERS, %r15
 	LOAD_REGS SPIN_REGS
 
+	.globl user_spin_loop
+user_spin_loop:
 .Lloop:
 	/* Bases first: the other checks read through FS.  R15 is spilled to
-	 * serve as scratch; each base is checked against a copy kept in the
-	 * other area, so one corrupted base cannot hide itself. */
+	 * serve as scratch; each base (read back through its self pointer) is
+	 * checked against a copy kept in the other area, so one corrupted
+	 * base cannot hide itself. */
 	push %r15
-	rdfsbase %r15
+	mov %fs:UD_SELF, %r15
 	cmp %gs:UD_GS_FSBASE, %r15
 	jne .Lbad_fsbase
-	rdgsbase %r15
+	mov %gs:UD_GS_SELF, %r15
 	cmp %fs:UD_GSBASE, %r15
 	jne .Lbad_gsbase
 	pop %r15
@@ -63,7 +74,7 @@ user_spin_entry:
 	jnz .Lloop
 
 	xor %edi, %edi
-	SYS SYS_EXIT
+	SYS80 SYS_EXIT
 	ud2
 
 /* Any signal: count it and return; sigreturn restores everything. */
@@ -87,4 +98,5 @@ user_spin_handler:
 	mov %rsp, %rdx
 	mov %fs:UD_RSP, %rsi
 	FAIL "rsp changed"
+	SET_BASES_FAIL_STUB
 	BAD_STUBS SPIN_REGS

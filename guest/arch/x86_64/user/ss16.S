@@ -9,6 +9,14 @@
  * interrupts taken right after IRET, int3 signals whose 64-bit handler
  * returns through sigreturn, and whatever the harness injects into the spin.
  *
+ * Other signals (what the harness injects: #GP, #PF at an unmapped
+ * address...) are counted in ss16_sigcount and returned from unchanged.
+ *
+ * `ss16_loop` (global, kernel-image address in .user.text; user VA =
+ * USER_TEXT_VA + (ss16_loop - __user_text_start)) is the head of the short
+ * spin: there ESP = ESP_TOP, EBX/EDX/ESI/EDI hold their patterns, ECX
+ * counts the spin, IF=1.  The harness breaks there to inject events.
+ *
  * Entry: CS = the variant's 32-bit user CS, SS = USER_SS16_SEL,
  * ESP = USER_SS16_ESP_HIGH:0xfff0, EBP = iterations.
  */
@@ -49,18 +57,25 @@
 	add $(\label - 9002b), \reg
 .endm
 
+	.section .user.data, "aw"
+	.balign 8
+	.globl ss16_sigcount
+ss16_sigcount:	.quad 0     /* signals other than SIGTRAP */
+
 	.section .user.text, "ax"
 	.code32
 	.globl user_ss16_entry
 user_ss16_entry:
 	CHECK_ESP_HIGH
-	mov $SIGTRAP, %edi
+	.irp sig, SIGTRAP, SIGSEGV, SIGBUS
+	mov $\sig, %edi
 	LEA32 ss16_sig_handler, %esi
-	LEA32 user_restorer, %edx
+	LEA32 user_restorer80, %edx
 	mov $SYS_SIGACTION, %eax
 	int $0x80
 	test %eax, %eax
 	jnz .Lbad_sigaction
+	.endr
 	mov $PAT_EBX, %ebx
 	mov $PAT_EDX, %edx
 	mov $PAT_ESI, %esi
@@ -100,6 +115,8 @@ user_ss16_entry:
 
 	/* A short spin for injected events to land in compat mode. */
 2:	mov $16, %ecx
+	.globl ss16_loop
+ss16_loop:
 3:	CHECK_ESP_HIGH
 	dec %ecx
 	jnz 3b
@@ -156,8 +173,14 @@ user_ss16_entry:
 	.code64
 ss16_sig_handler:
 	cmp $SIGTRAP, %rdi
+	je 1f
+	cmp $SIGSEGV, %rdi
+	je 2f
+	cmp $SIGBUS, %rdi
 	jne .Lh_bad_signo
-	mov KINJECT_FRAME_RSP(%rdx), %rax
+2:	incq ss16_sigcount(%rip)
+	ret
+1:	mov KINJECT_FRAME_RSP(%rdx), %rax
 	cmp $ESP_TOP, %rax
 	jne .Lh_bad_rsp
 	movq $SIG_MARK, KINJECT_FRAME_RAX(%rdx)

@@ -6,6 +6,14 @@
  * echo, -ENOSYS), and the loop also yields and raises timer ticks so
  * system calls return through rescheduling and get interrupted on return.
  * The iteration counter lives in memory so all 15 registers carry patterns.
+ * Step 8 takes an int3 signal whose restorer does SYS_SIGRETURN through
+ * SYSCALL: the kernel must come back through IRET with every register
+ * (RCX and R11 included) as the saved frame had them (bug #2).  This is
+ * the only scenario that uses SYSCALL.  With `syscall=0` on the command
+ * line (a host KVM that cannot run SYSCALL, see CONTRACT_NOTES) the kernel
+ * clears user_has_syscall before READY and every SYSCALL step is skipped:
+ * steps 1, 2 and 5's SYSCALL half; step 6 raises its tick by int $0x80 and
+ * step 8's restorer uses int $0x80.
  *
  * Entry: RDI = FS area, RSI = GS area.
  */
@@ -14,16 +22,33 @@
 #define NOT_SYSCALL_CLOBBERED rbx, rdx, rsi, rdi, rbp, r8, r9, r10, r12, r13, r14, r15
 #define NOT_INT80_CLOBBERED rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
 
+	.section .user.data, "aw"
+	.balign 8
+	.globl user_has_syscall
+user_has_syscall:	.quad 1     /* the kernel writes it before READY */
+
 	.section .user.text, "ax"
 	.code64
 	.globl user_syscalls_entry
 user_syscalls_entry:
-	wrfsbase %rdi
-	wrgsbase %rsi
+	mov %rdi, %rbx
+	mov %rsi, %r12
+	SET_BASES %rbx, %r12
+	mov $SIGTRAP, %edi
+	lea sys_sig_handler(%rip), %rsi
+	lea user_restorer80(%rip), %rdx
+	lea user_restorer(%rip), %rax
+	cmpq $0, user_has_syscall(%rip)
+	cmovne %rax, %rdx
+	SYS80 SYS_SIGACTION
+	test %rax, %rax
+	jnz .Lbad_sigaction
 	mov %fs:UD_ITERS, %rax
 	mov %rax, %fs:UD_ARG
 
 .Lloop:
+	cmpq $0, user_has_syscall(%rip)
+	je .Lno_syscall_12
 	/* 1: SYSCALL getpid. */
 	movq $1, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
@@ -48,6 +73,7 @@ user_syscalls_entry:
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
 
 	/* 3: int $0x80 getpid. */
+.Lno_syscall_12:
 	movq $3, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_GETPID, %eax
@@ -69,12 +95,14 @@ user_syscalls_entry:
 	/* 5: an unknown number, both ways. */
 	movq $5, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
+	cmpq $0, user_has_syscall(%rip)
+	je 3f
 	mov $0x7fff, %eax
 	syscall
 	cmp $-ENOSYS, %rax
 	jne .Lbad_enosys
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
-	mov $0x7fff, %eax
+3:	mov $0x7fff, %eax
 	int $0x80
 	cmp $-ENOSYS, %rax
 	jne .Lbad_enosys
@@ -86,8 +114,12 @@ user_syscalls_entry:
 	LOAD_REGS ALL_REGS
 	mov $KINJECT_VEC_TIMER, %edi
 	mov $SYS_RAISE_IRQ, %eax
+	cmpq $0, user_has_syscall(%rip)
+	je 4f
 	syscall
-	mov %fs:UD_RDI, %rdi
+	jmp 5f
+4:	int $0x80
+5:	mov %fs:UD_RDI, %rdi
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
 
 	/* 7: every fourth iteration yield to the other task (int $0x80, so
@@ -102,11 +134,28 @@ user_syscalls_entry:
 	jnz .Lbad_yield
 	CHECK_REGS NOT_INT80_CLOBBERED
 
-2:	decq %fs:UD_ARG
+	/* 8: int3 -> SIGTRAP; sigreturn through SYSCALL restores all. */
+2:	movq $8, %fs:UD_STEP
+	mov %fs:UD_SIGCOUNT, %rax
+	inc %rax
+	mov %rax, %fs:UD_COUNTER
+	LOAD_REGS ALL_REGS
+	int3
+	CHECK_REGS ALL_REGS
+	mov %fs:UD_COUNTER, %rax
+	cmp %fs:UD_SIGCOUNT, %rax
+	jne .Lbad_sigcount
+
+	decq %fs:UD_ARG
 	jnz .Lloop
 	xor %edi, %edi
-	SYS SYS_EXIT
+	SYS80 SYS_EXIT
 	ud2
+
+/* SIGTRAP: count it; sigreturn puts every register back. */
+sys_sig_handler:
+	incq %fs:UD_SIGCOUNT
+	ret
 
 /* RCX = rdi + 2 rsi + 3 rdx + 5 r10 + 7 r8 + 11 r9 from the patterns;
  * clobbers R11. */
@@ -144,4 +193,13 @@ echo_expected:
 	mov %rax, %rdx
 	xor %esi, %esi
 	FAIL "yield result"
+.Lbad_sigaction:
+	mov %rax, %rdx
+	xor %esi, %esi
+	FAIL "sigaction failed"
+.Lbad_sigcount:
+	mov %fs:UD_SIGCOUNT, %rdx
+	mov %rax, %rsi
+	FAIL "int3 signals seen by the handler"
+	SET_BASES_FAIL_STUB
 	BAD_STUBS ALL_REGS

@@ -66,3 +66,39 @@
 	mov $\nr, %eax
 	syscall
 .endm
+
+/* The same through int $0x80.  Every program but `syscalls` uses only this
+ * gate, so SYSCALL/SYSRET problems show up in one scenario only. */
+.macro SYS80 nr
+	mov $\nr, %eax
+	int $0x80
+.endm
+
+/* FS and GS bases without FSGSBASE (which the CPU may lack, and CR4 may
+ * keep off): set through the kernel, checked through memory.  Each area's
+ * first word holds its own user VA (UD_SELF / UD_GS_SELF), a TLS-style self
+ * pointer, so `mov %fs:0` reads back the FS base.  Clobbers RAX and RDI;
+ * \fs and \gs must be other registers.  Fails (FAIL msg) unless both calls
+ * return 0 and both self pointers read back. */
+.macro SET_BASES fs, gs
+	mov \fs, %rdi
+	SYS80 SYS_SET_FS_BASE
+	test %rax, %rax
+	jnz .Lset_bases_failed
+	mov \gs, %rdi
+	SYS80 SYS_SET_GS_BASE
+	test %rax, %rax
+	jnz .Lset_bases_failed
+	cmp %fs:UD_SELF, \fs
+	jne .Lset_bases_failed
+	cmp %gs:UD_GS_SELF, \gs
+	jne .Lset_bases_failed
+.endm
+.macro SET_BASES_FAIL_STUB
+.Lset_bases_failed:
+	mov %rax, %rdx
+	xor %esi, %esi
+	lea 9004f(%rip), %rdi
+	jmp user_check_fail_nostep
+9004:	.asciz "setting the FS/GS base (result, or %fs:0/%gs:0 self pointer)"
+.endm

@@ -1,0 +1,848 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The case engine: sessions (a guest booted, patched and snapshotted at
+ * READY) and case runs (restore, stop, inject, watch, judge).
+ *
+ * Breakpoint slots (the CPU has four):
+ *   0 STOP     while searching: the step's stop address;
+ *              after the last injection: the C handler of that event
+ *   1 RESUME   the interrupted RIP of the newest step whose context has not
+ *              resumed yet (accepted only with the interrupted CS and RSP:
+ *              entry code is re-entrant, other contexts pass the same RIP)
+ *   2 DECIDE   the variant's return-to-kernel decision point, for an event
+ *              that interrupted CPL 0 (the preempt oracle)
+ *   3 SWITCH   variant_switch_to: a context switch, seen from outside
+ * A slot is re-armed in place (no ioctl until the next KVM_RUN, and only if
+ * the set changed), so a case costs one SET_GUEST_DEBUG per change.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "engine.h"
+#include "oracle.h"
+
+#define MSR_KERNEL_GS_BASE 0xc0000102u
+
+enum { SLOT_STOP, SLOT_RESUME, SLOT_DECIDE, SLOT_SWITCH };
+#define ORACLE_MAX 16
+
+struct session {
+	struct engine_opts opts;
+	char elf[4096];
+	char variant[CASE_VARIANT_MAX];
+	char scenario[CASE_SCENARIO_MAX];
+	size_t npatches;
+	struct case_patch patches[CASE_MAX_PATCHES];
+
+	struct guest g;
+	struct vm_snapshot *snap;
+	struct code_range entry;
+	const volatile uint8_t *percpu;      /* host pointer into guest RAM */
+	uint64_t irq_lo, irq_hi;             /* IRQ stack [lo, hi) */
+	uint64_t do_irq, do_nmi, do_exception, do_syscall;
+	uint64_t switch_to;                  /* variant_switch_to, 0 if none */
+	uint64_t decide;                     /* return-to-kernel decision, 0 if unknown */
+	uint64_t preempt_path;               /* ... and its preempting branch, 0 if unknown */
+
+	struct verdict baseline;
+	uint64_t baseline_exits;
+	uint64_t default_budget;
+};
+
+/* One run of one case. */
+struct run {
+	struct session *s;
+	struct kcase *c;
+	struct case_result *r;
+	struct oracle_ctx x;
+	uint64_t start_exits, budget;
+	bool searching;                      /* slot STOP is a stop, not the handler */
+	unsigned step;                       /* step being searched */
+	uint64_t hits;                       /* matching arrivals in this search */
+	bool found;
+	int resume_top;                      /* step whose resume slot 1 watches, -1 */
+	uint64_t handler;                    /* armed handler address (0: none) */
+	bool other_pending;                  /* an event besides ours was queued at the stop */
+	bool only_determinism;               /* run 2: only that oracle's hooks */
+	const struct oracle *orc[ORACLE_MAX];
+	size_t norc;
+	struct verdict end;
+	bool ended;
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static uint64_t now_usec(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static uint64_t sym_addr(const struct symtab *t, const char *name)
+{
+	const struct symbol *s = sym__find(t, name);
+
+	return s ? s->addr : 0;
+}
+
+static void result_set(struct case_result *r, enum verdict_kind k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void result_set(struct case_result *r, enum verdict_kind k, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->verdict = r->observed = k;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* A timeline line for --verbose: what the engine saw, when. */
+static void trace_line(struct run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace_line(struct run *R, const char *fmt, ...)
+{
+	FILE *f = R->s->opts.debug;
+	va_list ap;
+	char where[160];
+
+	if (!f)
+		return;
+	fprintf(f, "    [engine] +%llu exits  %s  ",
+		(unsigned long long)(vm__exit_count(R->s->g.vm) - R->start_exits),
+		sym__describe(&R->s->g.img.symtab, vcpu__regs(R->s->g.vm)->rip, where, sizeof(where)));
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+/* ---- sessions ----------------------------------------------------------------- */
+
+/* Decision points of the return to kernel mode, by variant: where the
+ * saved frame is at RSP and the preempt-or-not choice is about to be made
+ * (docs/variants.md).  A variant not listed gets no decision observation;
+ * the preempt oracle then judges at the resume only. */
+static const struct {
+	const char *variant, *decide, *preempt;
+} decision_labels[] = {
+	/* decide: frame at RSP, nothing chosen yet; preempt: the path taken
+	 * when it chose to preempt (before any switch can be seen). */
+	{ "linux64", "retint_kernel", "retint_kernel_preempt" },
+};
+
+static int session_boot(struct session *s)
+{
+	struct guest_opts go = {
+		.elf = s->opts.elf, .variant = s->variant, .scenario = s->scenario,
+	};
+	struct verdict v;
+	struct kcase pc;
+
+	if (guest__boot(&s->g, &go))
+		return -1;
+	if (!guest__run_to_ready(&s->g, &v, KINJECT_BOOT_MAX_EXITS))
+		return vmm__fail("%s: guest did not reach READY for scenario %s: %s (%s)",
+				 s->g.img.path, s->scenario, v.what, v.detail);
+	if (strncmp(s->g.layout.variant, s->variant, sizeof(s->g.layout.variant)))
+		return vmm__fail("%s: guest is variant '%.16s', the case wants '%s'",
+				 s->g.img.path, s->g.layout.variant, s->variant);
+
+	/* Patches: resolved with the case parser's own resolver (its errors
+	 * name the case file and line), written before the snapshot so every
+	 * case of the session starts patched. */
+	case__init(&pc);
+	snprintf(pc.name, sizeof(pc.name), "%s", "patch");
+	pc.nsteps = 0;
+	pc.npatches = s->npatches;
+	memcpy(pc.patches, s->patches, sizeof(pc.patches));
+	if (case__resolve(&pc, &s->g.img.symtab))
+		return -1;
+	for (size_t i = 0; i < pc.npatches; i++) {
+		s->patches[i].addr = pc.patches[i].addr;
+		if (vm__write_gva(s->g.vm, 0, pc.patches[i].addr, pc.patches[i].bytes,
+				  pc.patches[i].len))
+			return vmm__fail("patch %s (line %u): %s", pc.patches[i].where,
+					 pc.patches[i].line, vmm__error());
+	}
+	return 0;
+}
+
+static int session_learn(struct session *s)
+{
+	const struct kinject_layout *l = &s->g.layout;
+	const struct symtab *t = &s->g.img.symtab;
+	uint64_t gpa, len = l->entry_text_end - l->entry_text_start;
+	uint8_t *buf;
+
+	/* The entry text as it is now (patched), decoded once. */
+	if (l->entry_text_end <= l->entry_text_start || len > (16u << 20))
+		return vmm__fail("layout: bad entry text range 0x%llx-0x%llx",
+				 (unsigned long long)l->entry_text_start,
+				 (unsigned long long)l->entry_text_end);
+	buf = malloc(len);
+	if (!buf)
+		return vmm__fail("entry text: out of memory");
+	if (vm__read_gva(s->g.vm, 0, l->entry_text_start, buf, len) ||
+	    analysis__decode(buf, len, l->entry_text_start, &s->entry)) {
+		free(buf);
+		return vmm__fail("entry text: %s", vmm__error());
+	}
+	free(buf);
+
+	/* kinject_percpu through a host pointer: reading it at a breakpoint
+	 * then costs no page walk, whatever CR3 the guest has loaded. */
+	if (vm__gva_to_gpa(s->g.vm, l->kernel_cr3, l->percpu, &gpa) ||
+	    !(s->percpu = vm__gpa(s->g.vm, gpa, KINJECT_PCPU_SIZE)))
+		return vmm__fail("layout: percpu 0x%llx is not in RAM", (unsigned long long)l->percpu);
+	for (uint64_t i = 0; i < l->nstacks && i < KINJECT_LAYOUT_MAX_STACKS; i++)
+		if (l->stacks[i].kind == KINJECT_STACK_IRQ) {
+			s->irq_lo = l->stacks[i].start;
+			s->irq_hi = l->stacks[i].end;
+		}
+
+	s->do_irq = sym_addr(t, "do_irq");
+	s->do_nmi = sym_addr(t, "do_nmi");
+	s->do_exception = sym_addr(t, "do_exception");
+	s->do_syscall = sym_addr(t, "do_syscall");
+	s->switch_to = sym_addr(t, "variant_switch_to");
+	for (size_t i = 0; i < sizeof(decision_labels) / sizeof(decision_labels[0]); i++)
+		if (!strcmp(decision_labels[i].variant, s->variant)) {
+			s->decide = sym_addr(t, decision_labels[i].decide);
+			s->preempt_path = sym_addr(t, decision_labels[i].preempt);
+		}
+	return 0;
+}
+
+struct session *engine__open(const struct engine_opts *opts, const struct kcase *c)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	uint64_t start;
+
+	if (!s) {
+		vmm__fail("session: out of memory");
+		return NULL;
+	}
+	s->opts = *opts;
+	if (opts->elf) {
+		snprintf(s->elf, sizeof(s->elf), "%s", opts->elf);
+		s->opts.elf = s->elf;
+	}
+	snprintf(s->variant, sizeof(s->variant), "%s", c->variant);
+	snprintf(s->scenario, sizeof(s->scenario), "%s", c->scenario);
+	s->npatches = c->npatches;
+	memcpy(s->patches, c->patches, sizeof(s->patches));
+
+	if (session_boot(s) || session_learn(s))
+		goto fail;
+	s->snap = snap__take(s->g.vm);
+	if (!s->snap)
+		goto fail;
+
+	/* Baseline: the scenario without any injection.  A case on a scenario
+	 * that fails by itself cannot be judged; its length sets the budget. */
+	start = vm__exit_count(s->g.vm);
+	guest__run_to_verdict(&s->g, &s->baseline, KINJECT_BOOT_MAX_EXITS);
+	s->baseline_exits = vm__exit_count(s->g.vm) - start;
+	s->default_budget = s->baseline_exits * ENGINE_BUDGET_FACTOR + ENGINE_BUDGET_SLACK;
+	return s;
+fail:
+	engine__close(s);
+	return NULL;
+}
+
+void engine__close(struct session *s)
+{
+	if (!s)
+		return;
+	snap__free(s->snap);
+	analysis__free(&s->entry);
+	if (s->g.vm)
+		guest__destroy(&s->g);
+	free(s);
+}
+
+bool engine__matches(const struct session *s, const struct kcase *c)
+{
+	if (strcmp(s->variant, c->variant) || strcmp(s->scenario, c->scenario) ||
+	    s->npatches != c->npatches)
+		return false;
+	for (size_t i = 0; i < c->npatches; i++) {
+		const struct case_patch *a = &s->patches[i], *b = &c->patches[i];
+		if (strcmp(a->where, b->where) || a->len != b->len || memcmp(a->bytes, b->bytes, a->len))
+			return false;
+	}
+	return true;
+}
+
+const struct verdict *engine__baseline(const struct session *s, uint64_t *exits)
+{
+	if (exits)
+		*exits = s->baseline_exits;
+	return &s->baseline;
+}
+
+const struct symtab *engine__symtab(const struct session *s)
+{
+	return &s->g.img.symtab;
+}
+
+/* ---- hooks ------------------------------------------------------------------------ */
+
+/* The oracles this run calls, in registry order: trace-only ones only in
+ * trace mode, and only the determinism oracle in a determinism rerun. */
+#define FOR_ORACLES(R, o)                                  \
+	for (size_t i_ = 0; i_ < (R)->norc; i_++)          \
+		for (const struct oracle *o = (R)->orc[i_]; o; o = NULL)
+
+static void select_oracles(struct run *R)
+{
+	size_t n;
+	const struct oracle *const *all = oracle__all(&n);
+	bool trace = R->s->opts.trace || R->c->mode == CASE_MODE_TRACE;
+
+	R->norc = 0;
+	for (size_t i = 0; i < n && R->norc < ORACLE_MAX; i++) {
+		if (R->only_determinism && all[i] != &oracle_determinism)
+			continue;
+		if (all[i]->trace_only && !trace)
+			continue;
+		R->orc[R->norc++] = all[i];
+	}
+}
+
+/* ---- predicates and state ------------------------------------------------------- */
+
+static bool on_irq_stack(const struct session *s, uint64_t rsp)
+{
+	/* The top itself counts: RSP equals it right after the switch. */
+	return s->irq_hi && rsp > s->irq_lo && rsp <= s->irq_hi;
+}
+
+static bool preds_hold(struct run *R, const struct case_state *st)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_regs *rg = vcpu__regs(vm);
+	const struct kvm_sregs *sr = vcpu__sregs(vm);
+	const struct kvm_vcpu_events *ev = vcpu__events(vm);
+	int cpl = vcpu__cpl(vm);
+	int val[CASE_NPREDS] = {
+		[CASE_PRED_CPL] = cpl,
+		[CASE_PRED_IF] = !!(rg->rflags & RFLAGS_IF_BIT),
+		[CASE_PRED_NMI_BLOCKED] = !!ev->nmi.masked,
+		[CASE_PRED_SHADOW] = !!(ev->interrupt.shadow &
+					(KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS)),
+		[CASE_PRED_IRQ_STACK] = on_irq_stack(R->s, rg->rsp),
+		[CASE_PRED_SS16] = sr->ss.db == 0 && cpl == 3,
+	};
+
+	for (int p = 0; p < CASE_NPREDS; p++)
+		if (st->pred[p] != CASE_ANY && st->pred[p] != val[p])
+			return false;
+	return true;
+}
+
+static int capture(struct run *R, struct engine_state *st)
+{
+	struct vm *vm = R->s->g.vm;
+	uint32_t idx = MSR_KERNEL_GS_BASE;
+
+	st->regs = *vcpu__regs(vm);
+	st->sregs = *vcpu__sregs(vm);
+	st->events = *vcpu__events(vm);
+	st->cpl = vcpu__cpl(vm);
+	st->ss16 = st->sregs.ss.db == 0 && st->cpl == 3;
+	st->current = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_CURRENT);
+	st->insn = analysis__at(&R->s->entry, st->regs.rip);
+	st->iret_frame_ok = st->insn && (st->insn->flags & INSN_IRET) &&
+		!vm__read_gva(vm, 0, st->regs.rsp, st->iret_frame, sizeof(st->iret_frame));
+	return vcpu__get_msrs(vm, &idx, &st->kernel_gs_base, 1);
+}
+
+/* The C handler an event reaches, by the vector's IDT gate. */
+static uint64_t handler_for(const struct session *s, const struct vm_event *e)
+{
+	if (e->kind == VM_EVENT_NMI || e->vector == 2)
+		return s->do_nmi;
+	if (e->kind == VM_EVENT_EXCEPTION || e->vector < 32)
+		return s->do_exception;
+	if (e->vector == KINJECT_VEC_SYSCALL80)
+		return s->do_syscall;
+	return s->do_irq;
+}
+
+/* ---- breakpoint hits ------------------------------------------------------------ */
+
+static void arm_resume(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+
+	while (R->resume_top >= 0 && R->x.resumed[R->resume_top])
+		R->resume_top--;
+	if (R->resume_top >= 0) {
+		dbg__set_breakpoint(vm, SLOT_RESUME, R->x.stop[R->resume_top].regs.rip);
+		return;
+	}
+	/* Every interrupted context is back: switches, decisions and a handler
+	 * not entered by now are no longer about these events.  The rest of
+	 * the run goes without breakpoints (each hit costs ~3 exits). */
+	dbg__clear_breakpoint(vm, SLOT_RESUME);
+	dbg__clear_breakpoint(vm, SLOT_SWITCH);
+	dbg__clear_breakpoint(vm, SLOT_DECIDE);
+	if (!R->searching) {
+		dbg__clear_breakpoint(vm, SLOT_STOP);
+		R->handler = 0;
+	}
+}
+
+static void hit_resume(struct run *R)
+{
+	const struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
+	const struct kvm_sregs *sr = vcpu__sregs(R->s->g.vm);
+	int k = R->resume_top;
+	const struct engine_state *st;
+
+	if (k < 0)
+		return;
+	st = &R->x.stop[k];
+	if (rg->rip != st->regs.rip || sr->cs.selector != st->sregs.cs.selector)
+		return;
+	/* A 16-bit SS gets back only SP[15:0] from IRET: the rest is the
+	 * espfix oracle's business, the context is the same. */
+	if (rg->rsp != st->regs.rsp &&
+	    !(st->ss16 && (rg->rsp & 0xffff) == (st->regs.rsp & 0xffff) &&
+	      *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_CURRENT) == st->current))
+		return;
+	R->x.resumed[k] = true;
+	trace_line(R, "step %d's context resumes", k + 1);
+	FOR_ORACLES(R, o)
+		if (o->at_resume)
+			o->at_resume(&R->x, (unsigned)k);
+	arm_resume(R);
+}
+
+static void hit_switch(struct run *R)
+{
+	const struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
+
+	trace_line(R, "switch 0x%llx -> 0x%llx", (unsigned long long)rg->rdi,
+		   (unsigned long long)rg->rsi);
+	FOR_ORACLES(R, o)
+		if (o->at_switch)
+			o->at_switch(&R->x, rg->rdi, rg->rsi);
+	for (unsigned k = 0; k < R->x.nsteps; k++)
+		if (!R->x.resumed[k] && R->x.stop[k].current == rg->rdi)
+			R->x.switched[k] = true;
+}
+
+static void hit_decide(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_regs *rg = vcpu__regs(vm);
+	uint64_t rf;
+
+	/* Second stage: the decision seen, this is its preempting branch. */
+	if (R->x.decision_seen) {
+		if (rg->rip != R->s->preempt_path || R->x.preempt_path_seen)
+			return;
+		R->x.preempt_path_seen = true;
+		trace_line(R, "preempting branch of the decision taken");
+		FOR_ORACLES(R, o)
+			if (o->at_decision)
+				o->at_decision(&R->x);
+		dbg__clear_breakpoint(vm, SLOT_DECIDE);
+		return;
+	}
+	/* Only the decision about the innermost event's own frame. */
+	if (R->x.handler_seen && R->x.frame_va && rg->rsp != R->x.frame_va)
+		return;
+	if (vm__read_gva(vm, 0, rg->rsp + KINJECT_FRAME_RFLAGS, &rf, sizeof(rf)))
+		return;
+	R->x.decision_seen = true;
+	R->x.decision_rip = rg->rip;
+	R->x.saved_rflags = rf;
+	R->x.need_resched = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_NEED_RESCHED);
+	R->x.preempt_count = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_PREEMPT_COUNT);
+	trace_line(R, "return-to-kernel decision: saved IF=%d preempt count 0x%llx need_resched 0x%llx",
+		   !!(rf & RFLAGS_IF_BIT), (unsigned long long)R->x.preempt_count,
+		   (unsigned long long)R->x.need_resched);
+	FOR_ORACLES(R, o)
+		if (o->at_decision)
+			o->at_decision(&R->x);
+	if (R->s->preempt_path)
+		dbg__set_breakpoint(vm, SLOT_DECIDE, R->s->preempt_path);
+	else
+		dbg__clear_breakpoint(vm, SLOT_DECIDE);
+}
+
+static void hit_handler(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_regs *rg = vcpu__regs(vm);
+	const struct vm_event *ev = &R->x.event[oracle__last(&R->x)];
+	struct kinject_frame f;
+	bool ok = !vm__read_gva(vm, 0, rg->rdi, &f, sizeof(f));
+
+	/* With another event queued at the stop, the first handler entry may
+	 * be that one's: wait for the frame of our vector. */
+	if (R->other_pending && ok && f.vector != ev->vector)
+		return;
+	R->x.handler_seen = true;
+	R->x.handler_rip = rg->rip;
+	R->x.frame_va = rg->rdi;
+	R->x.frame_ok = ok;
+	trace_line(R, "handler entry, frame at 0x%llx%s", (unsigned long long)rg->rdi,
+		   ok ? "" : " (unreadable)");
+	if (ok)
+		R->x.frame = f;
+	FOR_ORACLES(R, o)
+		if (o->at_handler)
+			o->at_handler(&R->x);
+	dbg__clear_breakpoint(vm, SLOT_STOP);
+	R->handler = 0;
+}
+
+/* One breakpoint exit: every slot whose DR6 bit is set, resumes first so a
+ * context that resumes where the next step stops is seen resuming. */
+static void on_breakpoint(struct run *R, const struct vm_exit *e)
+{
+	unsigned bits = (unsigned)(e->debug.dr6 & 0xf);
+
+	if (!bits && e->debug.slot >= 0)
+		bits = 1u << e->debug.slot;
+	if (bits & (1u << SLOT_RESUME))
+		hit_resume(R);
+	if (bits & (1u << SLOT_SWITCH))
+		hit_switch(R);
+	if (bits & (1u << SLOT_DECIDE))
+		hit_decide(R);
+	if (bits & (1u << SLOT_STOP)) {
+		if (R->searching) {
+			const struct case_state *st = &R->c->steps[R->step].stop;
+			if (vcpu__regs(R->s->g.vm)->rip == st->addr && preds_hold(R, st) &&
+			    ++R->hits == st->hit)
+				R->found = true;
+		} else if (R->handler && vcpu__regs(R->s->g.vm)->rip == R->handler) {
+			hit_handler(R);
+		}
+	}
+	if (R->x.nsteps && !R->found)
+		FOR_ORACLES(R, o)
+			if (o->at_hit)
+				o->at_hit(&R->x);
+}
+
+/* Runs to the next exit that matters; returns false when the run ended
+ * (R->end holds how) or on a host error (R->r set to ERROR). */
+static bool run_once_more(struct run *R, int *host_err)
+{
+	struct vm *vm = R->s->g.vm;
+	struct vm_exit e;
+	uint64_t used = vm__exit_count(vm) - R->start_exits;
+
+	if (used >= R->budget) {
+		char where[128];
+		verdict__set(&R->end, VERDICT_FAIL, "hang", "no verdict within %llu exits (RIP %s)",
+			     (unsigned long long)R->budget,
+			     guest__where(&R->s->g, vcpu__regs(vm)->rip, where, sizeof(where)));
+		R->ended = true;
+		return false;
+	}
+	if (vcpu__run(vm, &e, R->budget - used)) {
+		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
+		*host_err = 1;
+		return false;
+	}
+	if (e.kind == VM_EXIT_BREAKPOINT) {
+		on_breakpoint(R, &e);
+		return true;
+	}
+	if (e.kind == VM_EXIT_BUDGET) {
+		char where[128];
+		verdict__set(&R->end, VERDICT_FAIL, "hang", "no verdict within %llu exits (RIP %s)",
+			     (unsigned long long)R->budget,
+			     guest__where(&R->s->g, e.rip, where, sizeof(where)));
+		R->ended = true;
+		return false;
+	}
+	if (guest__judge_exit(&R->s->g, &e, &R->end)) {
+		R->ended = true;
+		return false;
+	}
+	return true;
+}
+
+/* ---- one run ------------------------------------------------------------------------ */
+
+static void finish(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+
+	uint64_t t0 = now_usec();
+
+	R->r->guest = R->end;
+	R->x.ended = true;
+	R->x.end_rip = vcpu__regs(vm)->rip;
+	R->x.digest = R->r->digest = vm__digest(vm);
+	trace_line(R, "end: %s (%s), digest 0x%016llx in %llu us", verdict__name(R->end.kind),
+		   R->end.what, (unsigned long long)R->x.digest,
+		   (unsigned long long)(now_usec() - t0));
+	FOR_ORACLES(R, o)
+		if (o->at_end)
+			o->at_end(&R->x);
+}
+
+static int inject_step(struct run *R, unsigned k)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct case_step *sp = &R->c->steps[k];
+	struct vm_event *ev = &R->x.event[k];
+	char why[128], buf[256];
+
+	if (capture(R, &R->x.stop[k])) {
+		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
+		return -1;
+	}
+	case__to_vm_event(&sp->inject, ev);
+	if (!ev->force && !vcpu__can_take(vm, ev, why, sizeof(why))) {
+		result_set(R->r, VERDICT_SKIP, "architecturally impossible: %s (step %u: %s)", why,
+			   k + 1, case__step_str(sp, buf, sizeof(buf)));
+		return 1;
+	}
+	R->other_pending = vcpu__event_pending(vm);
+	R->x.nsteps = k + 1;
+	FOR_ORACLES(R, o)
+		if (o->at_stop)
+			o->at_stop(&R->x, k);
+	if (vcpu__inject(vm, ev)) {
+		result_set(R->r, VERDICT_ERROR, "step %u: %s", k + 1, vmm__error());
+		return -1;
+	}
+	R->r->steps_done = k + 1;
+	trace_line(R, "step %u: stop after %llu arrival(s), cpl %d, injected %s", k + 1,
+		   (unsigned long long)R->hits, R->x.stop[k].cpl,
+		   case__event_str(&sp->inject, buf, sizeof(buf)));
+	/* Its context resumes after the events nested in it: watch it now
+	 * (it hides an older pending resume, which comes after it). */
+	R->resume_top = (int)k;
+	dbg__set_breakpoint(vm, SLOT_RESUME, R->x.stop[k].regs.rip);
+	if (R->s->switch_to)
+		dbg__set_breakpoint(vm, SLOT_SWITCH, R->s->switch_to);
+	return 0;
+}
+
+/* Returns 0 when the run reached its end (judged), 1 when the result is
+ * already decided (SKIP/ERROR), -1 on a host error. */
+static int run_case_once(struct run *R)
+{
+	struct session *s = R->s;
+	struct vm *vm = s->g.vm;
+	int host_err = 0;
+	char buf[256];
+
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		dbg__clear_breakpoint(vm, i);
+	if (snap__restore(vm, s->snap)) {
+		result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
+		return -1;
+	}
+	vm__console_clear(vm);
+	R->start_exits = vm__exit_count(vm);
+	R->resume_top = -1;
+
+	for (unsigned k = 0; k < R->c->nsteps; k++) {
+		const struct case_step *sp = &R->c->steps[k];
+
+		R->searching = true;
+		R->step = k;
+		R->hits = 0;
+		R->found = false;
+		dbg__set_breakpoint(vm, SLOT_STOP, sp->stop.addr);
+		while (!R->found && run_once_more(R, &host_err))
+			;
+		if (host_err)
+			return -1;
+		if (!R->found) {
+			/* The guest ended first.  After an injection, a crash or
+			 * a hang is the outcome to judge, not a missed state. */
+			if (k > 0 && R->end.kind != VERDICT_PASS) {
+				finish(R);
+				return 0;
+			}
+			if (k == 0 && R->end.kind == VERDICT_FAIL && strcmp(R->end.what, "hang"))
+				result_set(R->r, VERDICT_ERROR,
+					   "guest ended before any injection: %s: %s",
+					   R->end.what, R->end.detail);
+			else
+				result_set(R->r, VERDICT_SKIP,
+					   "state not reached: step %u (%s): %s before it (%llu arrivals "
+					   "matched of %llu)",
+					   k + 1, case__step_str(sp, buf, sizeof(buf)),
+					   strcmp(R->end.what, "hang") ? "the guest ended" :
+					   "the exit budget ran out",
+					   (unsigned long long)R->hits,
+					   (unsigned long long)sp->stop.hit);
+			return 1;
+		}
+		R->searching = false;
+		int rc = inject_step(R, k);
+		if (rc)
+			return rc;
+	}
+
+	/* Watch the outcome: the innermost event's handler, the resumes, the
+	 * decision to preempt, the switches. */
+	unsigned last = R->c->nsteps - 1;
+	R->handler = handler_for(s, &R->x.event[last]);
+	if (R->handler)
+		dbg__set_breakpoint(vm, SLOT_STOP, R->handler);
+	else
+		dbg__clear_breakpoint(vm, SLOT_STOP);
+	if (s->decide && R->x.stop[last].cpl == 0) {
+		R->x.decision_armed = true;
+		dbg__set_breakpoint(vm, SLOT_DECIDE, s->decide);
+	}
+	while (run_once_more(R, &host_err))
+		;
+	if (host_err)
+		return -1;
+	finish(R);
+	return 0;
+}
+
+static void judge(struct case_result *r, const struct kcase *c)
+{
+	bool fired = false;
+
+	r->observed = r->nfindings || r->dropped ? VERDICT_FAIL : VERDICT_PASS;
+	if (c->expect == CASE_EXPECT_PASS) {
+		r->verdict = r->observed;
+		if (r->observed == VERDICT_FAIL)
+			snprintf(r->reason, sizeof(r->reason), "%zu finding(s)",
+				 r->nfindings + r->dropped);
+		return;
+	}
+	for (size_t i = 0; i < r->nfindings; i++)
+		if (!c->oracle[0] || !strcmp(r->findings[i].oracle, c->oracle))
+			fired = true;
+	if (!c->oracle[0] && r->dropped)
+		fired = true;
+	r->verdict = fired ? VERDICT_PASS : VERDICT_FAIL;
+	snprintf(r->reason, sizeof(r->reason), "expected %s%s to fire: %s",
+		 c->oracle[0] ? "oracle " : "a finding", c->oracle,
+		 fired ? "it did" : "it did not");
+}
+
+/* Determinism: the same case once more, only the determinism oracle
+ * watching; its findings join the first run's. */
+static int run_again(struct run *R1, struct case_result *r)
+{
+	struct session *s = R1->s;
+	struct run *R = calloc(1, sizeof(*R));
+	struct case_result *r2 = calloc(1, sizeof(*r2));
+	int rc;
+
+	if (!R || !r2) {
+		free(R);
+		free(r2);
+		result_set(r, VERDICT_ERROR, "out of memory");
+		return -1;
+	}
+	R->s = s;
+	R->c = R1->c;
+	R->r = r2;
+	R->budget = R1->budget;
+	R->only_determinism = true;
+	R->x = (struct oracle_ctx){
+		.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
+		.entry = &s->entry, .percpu = s->percpu, .c = R1->c, .r = r2,
+		.debug = s->opts.debug, .run = 2, .have_prev = true,
+		.prev_digest = r->digest, .prev_guest = r->guest,
+	};
+	select_oracles(R);
+	r->runs = 2;
+	rc = run_case_once(R);
+	if (rc == 1) {
+		/* Run 2 stopped short (SKIP) where run 1 went on. */
+		R->x.r = r;
+		oracle__report(&R->x, &oracle_determinism, 0,
+			       "the second run reaches every step, as the first did", r2->reason);
+		rc = 0;
+	} else if (rc == 0) {
+		for (size_t i = 0; i < r2->nfindings; i++) {
+			if (r->nfindings < ENGINE_MAX_FINDINGS)
+				r->findings[r->nfindings++] = r2->findings[i];
+			else
+				r->dropped++;
+		}
+	} else {
+		result_set(r, VERDICT_ERROR, "%s", r2->reason);
+	}
+	free(r2);
+	free(R);
+	if (rc == 0)
+		judge(r, R1->c);
+	return rc;
+}
+
+int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
+{
+	struct run *R = calloc(1, sizeof(*R));
+	uint64_t t0 = now_usec(), e0 = vm__exit_count(s->g.vm);
+	int rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!R) {
+		result_set(r, VERDICT_ERROR, "out of memory");
+		return -1;
+	}
+	if (!engine__matches(s, c)) {
+		result_set(r, VERDICT_ERROR, "%s: case does not belong to this session", c->name);
+		goto out;
+	}
+	if (c->oracle[0] && !oracle__find(c->oracle)) {
+		char names[256];
+		result_set(r, VERDICT_ERROR, "%s: expect fail: unknown oracle '%s' (known: %s)",
+			   c->name, c->oracle, oracle__names(names, sizeof(names)));
+		goto out;
+	}
+	/* A scenario that fails by itself cannot be judged; with patches the
+	 * failure is the experiment's own (a mutant), so it is judged. */
+	if (s->baseline.kind != VERDICT_PASS && !s->npatches) {
+		result_set(r, VERDICT_ERROR,
+			   "scenario %s does not pass without any injection (%s: %s): cannot judge",
+			   s->scenario, s->baseline.what, s->baseline.detail);
+		goto out;
+	}
+	if (case__resolve(c, &s->g.img.symtab)) {
+		result_set(r, VERDICT_ERROR, "%s", vmm__error());
+		goto out;
+	}
+
+	R->s = s;
+	R->c = c;
+	R->r = r;
+	R->budget = s->opts.budget_exits ? s->opts.budget_exits :
+		    c->budget_exits ? c->budget_exits : s->default_budget;
+	R->x = (struct oracle_ctx){
+		.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
+		.entry = &s->entry, .percpu = s->percpu, .c = c, .r = r,
+		.debug = s->opts.debug, .run = 1,
+	};
+	select_oracles(R);
+	r->runs = 1;
+	rc = run_case_once(R);
+	if (rc)
+		goto out;
+	judge(r, c);
+
+	if (s->opts.twice)
+		rc = run_again(R, r);
+out:
+	r->exits = vm__exit_count(s->g.vm) - e0;
+	r->usec = now_usec() - t0;
+	free(R);
+	return rc < 0 ? -1 : 0;
+}

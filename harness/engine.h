@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The case engine: runs case files (harness/case.h) against a booted guest
+ * and judges them with the oracles (harness/oracle.h).
+ *
+ * A session is one guest booted to READY for one (ELF, variant, scenario,
+ * patches) tuple: patched, snapshotted, with its layout block, symbols and
+ * decoded entry text kept for every case run on it.  The sweep runs
+ * thousands of cases per session, so a case costs one snapshot restore,
+ * a few breakpoint changes and the guest's own run; nothing is booted,
+ * decoded or looked up again.
+ *
+ * Running a case (engine__run_case): restore; for each step arm a hardware
+ * breakpoint at its stop address, count the arrivals whose predicates hold,
+ * capture the interrupted state, check that the event can be delivered now
+ * (unless forced), inject; then watch the outcome with the four hardware
+ * breakpoints (see engine.c for the slot plan) up to the guest's verdict,
+ * feeding the oracles.  Errors of the host or the case are ERROR verdicts;
+ * whatever the guest does (crash, hang, oops) is judged, never fatal.
+ */
+#ifndef KINJECT_ENGINE_H
+#define KINJECT_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "kinject.h"
+#include "case.h"
+#include "analysis.h"
+
+#define ENGINE_MAX_FINDINGS 32
+#define ENGINE_TEXT_MAX     192
+
+/* One thing an oracle saw go wrong.  Every field is one line of text. */
+struct finding {
+	char oracle[CASE_ORACLE_MAX];
+	uint64_t addr;                    /* where (guest RIP), 0 if none */
+	char where[ENGINE_TEXT_MAX];      /* "sym+0x12: movq %rsp, %gs:0x18" */
+	char expected[ENGINE_TEXT_MAX];
+	char actual[ENGINE_TEXT_MAX];
+};
+
+/* The CPU state at one stop, before the step's event was injected. */
+struct engine_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_vcpu_events events;
+	uint64_t kernel_gs_base;          /* MSR_KERNEL_GS_BASE */
+	uint64_t current;                 /* percpu.current (the task) */
+	int cpl;
+	bool ss16;                        /* 16-bit SS at CPL 3 */
+	const struct insn *insn;          /* the interrupted instruction, if in entry text */
+	/* When that instruction is an IRET: the frame it is returning to
+	 * (rip, cs, rflags, rsp, ss), which a fault there may legitimately
+	 * report instead (a bad IRET becomes a fault of the target context). */
+	bool iret_frame_ok;
+	uint64_t iret_frame[5];
+};
+
+struct case_result {
+	enum verdict_kind verdict;        /* after the case's `expect` */
+	enum verdict_kind observed;       /* before it: FAIL iff findings */
+	char reason[ENGINE_TEXT_MAX * 2]; /* SKIP/ERROR reason, or a summary */
+	struct verdict guest;             /* how the guest run ended */
+	size_t nfindings;
+	size_t dropped;                   /* findings beyond ENGINE_MAX_FINDINGS */
+	struct finding findings[ENGINE_MAX_FINDINGS];
+	unsigned steps_done;              /* events injected */
+	uint64_t digest;                  /* vm__digest() at the end of the run */
+	uint64_t exits;                   /* KVM exits, all runs of the case */
+	uint64_t usec;                    /* wall time, all runs of the case */
+	unsigned runs;                    /* 1, or 2 with determinism */
+};
+
+struct engine_opts {
+	const char *elf;                  /* NULL: the built guest of the variant */
+	bool twice;                       /* run every case twice (determinism) */
+	bool trace;                       /* single-step and run the trace oracles */
+	uint64_t budget_exits;            /* 0: case budget, else the default */
+	FILE *debug;                      /* oracle notes ("does not apply"), or NULL */
+};
+
+struct session;
+
+/* Boots the guest of (opts->elf or the variant's), scenario and patches of
+ * case `c` (its other fields are ignored), to READY; applies the patches;
+ * snapshots; decodes the entry text; runs the scenario once without any
+ * injection as the baseline (its exits set the default budget).  NULL on
+ * failure with one line in vmm__error(). */
+struct session *engine__open(const struct engine_opts *opts, const struct kcase *c);
+void engine__close(struct session *s);
+/* True if case `c` runs on this session (same variant, scenario, patches). */
+bool engine__matches(const struct session *s, const struct kcase *c);
+/* The baseline: how the scenario ends with no injection, and its cost. */
+const struct verdict *engine__baseline(const struct session *s, uint64_t *exits);
+const struct symtab *engine__symtab(const struct session *s);
+
+/* Runs one case (resolving its symbols on the session's guest).  Always
+ * fills `r`; returns 0, or -1 on a host failure (r->verdict is ERROR). */
+int engine__run_case(struct session *s, struct kcase *c, struct case_result *r);
+
+/* Default exit budget of a case: this many times the baseline, plus slack
+ * for breakpoints. */
+#define ENGINE_BUDGET_FACTOR 8
+#define ENGINE_BUDGET_SLACK  200000ULL
+
+#endif /* KINJECT_ENGINE_H */
