@@ -26,6 +26,7 @@
 
 enum { SLOT_STOP, SLOT_RESUME, SLOT_DECIDE, SLOT_SWITCH };
 #define ORACLE_MAX 16
+#define USER_HALF_END 0x0000800000000000ULL   /* end of the canonical lower half */
 
 struct session {
 	struct engine_opts opts;
@@ -60,6 +61,7 @@ struct run {
 	bool searching;                      /* slot STOP is a stop, not the handler */
 	unsigned step;                       /* step being searched */
 	uint64_t hits;                       /* matching arrivals in this search */
+	uint64_t arrivals;                   /* all arrivals in this search */
 	bool found;
 	int resume_top;                      /* step whose resume slot 1 watches, -1 */
 	uint64_t handler;                    /* armed handler address (0: none) */
@@ -493,8 +495,13 @@ static void hit_handler(struct run *R)
 	R->x.handler_rip = rg->rip;
 	R->x.frame_va = rg->rdi;
 	R->x.frame_ok = ok;
-	trace_line(R, "handler entry, frame at 0x%llx%s", (unsigned long long)rg->rdi,
-		   ok ? "" : " (unreadable)");
+	if (ok)
+		trace_line(R, "handler entry, frame at 0x%llx: vector 0x%llx rip 0x%llx cs 0x%llx "
+			   "rsp 0x%llx", (unsigned long long)rg->rdi, (unsigned long long)f.vector,
+			   (unsigned long long)f.rip, (unsigned long long)f.cs,
+			   (unsigned long long)f.rsp);
+	else
+		trace_line(R, "handler entry, frame at 0x%llx (unreadable)", (unsigned long long)rg->rdi);
 	if (ok)
 		R->x.frame = f;
 	FOR_ORACLES(R, o)
@@ -521,8 +528,8 @@ static void on_breakpoint(struct run *R, const struct vm_exit *e)
 	if (bits & (1u << SLOT_STOP)) {
 		if (R->searching) {
 			const struct case_state *st = &R->c->steps[R->step].stop;
-			if (vcpu__regs(R->s->g.vm)->rip == st->addr && preds_hold(R, st) &&
-			    ++R->hits == st->hit)
+			if (vcpu__regs(R->s->g.vm)->rip == st->addr && ++R->arrivals &&
+			    preds_hold(R, st) && ++R->hits == st->hit)
 				R->found = true;
 		} else if (R->handler && vcpu__regs(R->s->g.vm)->rip == R->handler) {
 			hit_handler(R);
@@ -574,6 +581,11 @@ static bool run_once_more(struct run *R, int *host_err)
 	return true;
 }
 
+static const volatile uint8_t *s_percpu(const struct run *R)
+{
+	return R->s->percpu;
+}
+
 /* ---- one run ------------------------------------------------------------------------ */
 
 static void finish(struct run *R)
@@ -621,8 +633,13 @@ static int inject_step(struct run *R, unsigned k)
 		return -1;
 	}
 	R->r->steps_done = k + 1;
-	trace_line(R, "step %u: stop after %llu arrival(s), cpl %d, injected %s", k + 1,
+	trace_line(R, "step %u: stop after %llu arrival(s): cpl %d if %d rsp 0x%llx preempt count "
+		   "0x%llx need_resched 0x%llx; injected %s", k + 1,
 		   (unsigned long long)R->hits, R->x.stop[k].cpl,
+		   !!(R->x.stop[k].regs.rflags & RFLAGS_IF_BIT),
+		   (unsigned long long)R->x.stop[k].regs.rsp,
+		   (unsigned long long)*(const volatile uint64_t *)(s_percpu(R) + KINJECT_PCPU_PREEMPT_COUNT),
+		   (unsigned long long)*(const volatile uint64_t *)(s_percpu(R) + KINJECT_PCPU_NEED_RESCHED),
 		   case__event_str(&sp->inject, buf, sizeof(buf)));
 	/* Its context resumes after the events nested in it: watch it now
 	 * (it hides an older pending resume, which comes after it). */
@@ -657,7 +674,7 @@ static int run_case_once(struct run *R)
 
 		R->searching = true;
 		R->step = k;
-		R->hits = 0;
+		R->hits = R->arrivals = 0;
 		R->found = false;
 		dbg__set_breakpoint(vm, SLOT_STOP, sp->stop.addr);
 		while (!R->found && run_once_more(R, &host_err))
@@ -677,13 +694,16 @@ static int run_case_once(struct run *R)
 					   R->end.what, R->end.detail);
 			else
 				result_set(R->r, VERDICT_SKIP,
-					   "state not reached: step %u (%s): %s before it (%llu arrivals "
-					   "matched of %llu)",
+					   "state not reached: step %u (%s): %s before it (%llu of %llu "
+					   "arrivals matched, %llu wanted)%s",
 					   k + 1, case__step_str(sp, buf, sizeof(buf)),
 					   strcmp(R->end.what, "hang") ? "the guest ended" :
 					   "the exit budget ran out",
-					   (unsigned long long)R->hits,
-					   (unsigned long long)sp->stop.hit);
+					   (unsigned long long)R->hits, (unsigned long long)R->arrivals,
+					   (unsigned long long)sp->stop.hit,
+					   !R->arrivals && sp->stop.addr < USER_HALF_END ?
+					   "; no arrival at this ring-3 address at all: some KVM backends "
+					   "(kvm_pvm) never report breakpoints in ring 3" : "");
 			return 1;
 		}
 		R->searching = false;

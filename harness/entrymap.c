@@ -919,7 +919,6 @@ static unsigned cr3_of_value(struct emb *b, const struct aval *v, const struct w
 	default:
 		return WIN_UNKNOWN;
 	}
-	(void)before;
 }
 
 static unsigned combine(unsigned acc, unsigned r, unsigned same)
