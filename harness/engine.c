@@ -35,6 +35,7 @@ struct session {
 	char scenario[CASE_SCENARIO_MAX];
 	size_t npatches;
 	struct case_patch patches[CASE_MAX_PATCHES];
+	char first_case[CASE_NAME_MAX];      /* names patch errors */
 
 	struct guest g;
 	struct vm_snapshot *snap;
@@ -156,7 +157,7 @@ static int session_boot(struct session *s)
 	 * name the case file and line), written before the snapshot so every
 	 * case of the session starts patched. */
 	case__init(&pc);
-	snprintf(pc.name, sizeof(pc.name), "%s", "patch");
+	snprintf(pc.name, sizeof(pc.name), "%s", s->first_case);
 	pc.nsteps = 0;
 	pc.npatches = s->npatches;
 	memcpy(pc.patches, s->patches, sizeof(pc.patches));
@@ -236,6 +237,7 @@ struct session *engine__open(const struct engine_opts *opts, const struct kcase 
 	snprintf(s->scenario, sizeof(s->scenario), "%s", c->scenario);
 	s->npatches = c->npatches;
 	memcpy(s->patches, c->patches, sizeof(s->patches));
+	snprintf(s->first_case, sizeof(s->first_case), "%s", c->name);
 
 	if (session_boot(s) || session_learn(s))
 		goto fail;

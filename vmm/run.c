@@ -326,7 +326,7 @@ static int run_loop(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 			 * KVM_RUN), and give back the breakpoints this entry
 			 * was to step over if it did not get past them. */
 			run->immediate_exit = 0;
-			if (getenv("NOFIX") == NULL && run->s.regs.regs.rip == vm->entry_rip)
+			if (run->s.regs.regs.rip == vm->entry_rip)
 				vm->step_over |= vm->entry_skip;
 			check_deadline = true;
 			continue;
