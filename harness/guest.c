@@ -225,27 +225,6 @@ bool guest__judge_exit(struct guest *g, const struct vm_exit *e, struct verdict 
 	}
 }
 
-/* A guest that spins without exiting never uses up an exit budget: the
- * wall clock bounds each run_until() too (a full linux64 boot with every
- * scenario takes about 1.2 s on the kvm_pvm test machines). */
-#define GUEST_RUN_DEADLINE_MS 10000
-
-static bool run_until_bounded(struct guest *g, struct verdict *v, uint64_t max_exits,
-			      bool stop_at_ready);
-
-static bool run_until(struct guest *g, struct verdict *v, uint64_t max_exits, bool stop_at_ready)
-{
-	bool r;
-
-	if (vm__set_deadline_ms(g->vm, GUEST_RUN_DEADLINE_MS)) {
-		verdict__set(v, VERDICT_ERROR, "host error", "%s", vmm__error());
-		return false;
-	}
-	r = run_until_bounded(g, v, max_exits, stop_at_ready);
-	vm__set_deadline_ms(g->vm, 0);
-	return r;
-}
-
 static bool run_until_bounded(struct guest *g, struct verdict *v, uint64_t max_exits,
 			      bool stop_at_ready)
 {
@@ -271,6 +250,24 @@ static bool run_until_bounded(struct guest *g, struct verdict *v, uint64_t max_e
 		if (stop_at_ready && g->ready)
 			return true;
 	}
+}
+
+/* A guest that spins without exiting never uses up an exit budget: the
+ * wall clock bounds each run too (a full linux64 boot with every scenario
+ * takes about 1.2 s on the kvm_pvm test machines). */
+#define GUEST_RUN_DEADLINE_MS 10000
+
+static bool run_until(struct guest *g, struct verdict *v, uint64_t max_exits, bool stop_at_ready)
+{
+	bool r;
+
+	if (vm__set_deadline_ms(g->vm, GUEST_RUN_DEADLINE_MS)) {
+		verdict__set(v, VERDICT_ERROR, "host error", "%s", vmm__error());
+		return false;
+	}
+	r = run_until_bounded(g, v, max_exits, stop_at_ready);
+	vm__set_deadline_ms(g->vm, 0);
+	return r;
 }
 
 bool guest__run_to_ready(struct guest *g, struct verdict *v, uint64_t max_exits)
