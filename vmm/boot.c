@@ -132,6 +132,7 @@ int vm__boot_long_mode(struct vm *vm, uint64_t entry, const char *cmdline)
 	sr->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	sr->efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
 	memset(sr->interrupt_bitmap, 0, sizeof(sr->interrupt_bitmap));
+	vcpu__state_touched(vm);
 	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, sr) < 0)
 		return vmm__fail("KVM_SET_SREGS (long-mode entry state): %s", strerror(errno));
 

@@ -155,6 +155,7 @@ static int inject_exception(struct vm *vm, const struct vm_event *e)
 		if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &dr) < 0)
 			return vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
 		dr.dr6 = e->payload;
+		vcpu__state_touched(vm);
 		if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &dr) < 0)
 			return vmm__fail("KVM_SET_DEBUGREGS(dr6 0x%llx): %s",
 					 (unsigned long long)e->payload, strerror(errno));

@@ -16,6 +16,33 @@
 /* The MSRs a snapshot carries (filtered at VM creation to what KVM has). */
 #define VM_MAX_SNAP_MSRS 24
 
+/* Ring-3 breakpoints on hosts whose hardware breakpoints never fire in
+ * 64-bit ring 3 (QUIRK_RING3_HWBP, vmm/ring3.c): an INT3 at the address
+ * and a hardware breakpoint at the guest's #BP entry. */
+#define RING3_PATCHES 8
+struct ring3_patch {
+	uint64_t gva, gpa;
+	uint8_t orig;                 /* the guest's byte under our INT3 */
+	bool used;
+};
+struct ring3_state {
+	bool active;                  /* some slot was ever emulated */
+	bool emul[VM_MAX_BREAKPOINTS];   /* slot stops by INT3 */
+	bool seen64[VM_MAX_BREAKPOINTS]; /* it did: its own DR is idle */
+	struct ring3_patch patch[RING3_PATCHES];
+	uint64_t idt_base;            /* the gates below were read under it */
+	uint64_t bp_entry, db_entry;  /* #BP and #DB gate offsets (0: unread) */
+	bool want_bp, want_db;        /* the entry being prepared needs them */
+	int bp_dr, db_dr;             /* their slots in the KVM config, -1 */
+	uint64_t stopped;             /* reported a stop here: step on resume */
+	/* The instruction at a ring-3 stop runs once with TF (the guest's
+	 * #DB entry catches it) before its INT3 goes back. */
+	bool step, step_user_tf;
+	uint64_t step_addr;
+	uint8_t step_insn[16];
+	size_t step_len;
+};
+
 struct vm {
 	struct vm_config cfg;
 	int kvm_fd, vm_fd, vcpu_fd;
@@ -27,10 +54,12 @@ struct vm {
 	uint64_t *kvm_dirty;          /* KVM_GET_DIRTY_LOG lands here */
 	uint64_t *host_dirty;         /* pages vm__write_* touched */
 	uint64_t mem_snap_id;         /* snapshot memory matches, 0 = none */
-	uint64_t last_restored;
-	/* The vCPU's MSRs/XSAVE/DRs equal this snapshot's as long as the exit
-	 * count is still vcpu_snap_exits (the guest has not run since). */
-	uint64_t vcpu_snap_id, vcpu_snap_exits;
+	/* The vCPU's MSRs/XSAVE/DRs equal this snapshot's (0: unknown) until
+	 * vcpu__state_touched(): any KVM_RUN (even one that ends in EINTR
+	 * without an exit: the guest may have run for seconds), or a write
+	 * of that state by the host. */
+	uint64_t vcpu_snap_id;
+	struct snap_restore_cost last_cost;
 
 	char *console;
 	size_t console_len, console_cap;
@@ -81,7 +110,14 @@ struct vm {
 	int nmsrs;
 	int xsave_size;               /* bytes for KVM_GET_XSAVE2 */
 	bool has_xsave2;
+
+	/* Ring-3 breakpoints emulated with INT3 (ring3.c). */
+	struct ring3_state r3;
 };
+
+/* The vCPU state outside sync_regs may have changed: a restore must
+ * write it again. */
+static inline void vcpu__state_touched(struct vm *vm) { vm->vcpu_snap_id = 0; }
 
 /* Bitmaps of pages. */
 static inline void bitmap_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ULL << (i % 64); }
@@ -99,6 +135,20 @@ int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force);
 bool dbg__step_by_bp(struct vm *vm);
 /* debug.c: after a single-step exit, hide TF the stepped instruction stored. */
 void dbg__fixup_step(struct vm *vm);
+/* debug.c: the offset of the opcode after legacy and REX prefixes. */
+size_t dbg__skip_prefixes(const uint8_t *p, size_t n);
+/* ring3.c: whether slot's breakpoint is emulated (quirk, user address);
+ * called after every change of the slot. */
+void ring3__slot_changed(struct vm *vm, int slot);
+/* ring3.c: before each entry (from dbg__sync): INT3 bytes in place, the
+ * step past a ring-3 stop; sets r3.want_bp/want_db.  `kvm_step`: the
+ * entry single-steps with KVM.  0 or -1. */
+int ring3__prepare(struct vm *vm, bool kvm_step);
+/* ring3.c: a debug exit (run.c): 0 = report `e` (filled), 1 = consumed,
+ * go on, -1 = not ours (DR6 cleaned of our slots). */
+int ring3__debug_exit(struct vm *vm, struct vm_exit *e);
+/* ring3.c: single-stepping here would run 64-bit ring-3 code unstepped. */
+bool ring3__cannot_step(struct vm *vm);
 /* inject.c: the held IRQ with the highest vector, -1 if none. */
 int irq__highest(const struct vm *vm);
 bool irq__any(const struct vm *vm);

@@ -121,6 +121,39 @@ static const unsigned char int80_probe[] = {
 	0x00, 0x00, 0x00, 0x00
 };
 
+/*
+ * Ring-3 hardware breakpoint probe (the host arms execution breakpoints at
+ * bp64, slot 0, and bp32, slot 1):
+ *   1:      iretq to user: SS 0x2b, RSP 0x1ff000, RFLAGS 0x3002, CS 0x33
+ *   user:   nop
+ *   bp64:   mov $1,%edi; mov $5,%eax; outl %eax,$0xeb  # PROBE(1): bp64 missed
+ *           lretq to CS 0x23 (compat mode)
+ *   c32:    nop
+ *   bp32:   mov $2,%edi; mov $5,%eax; outl %eax,$0xeb  # PROBE(2): bp32 missed
+ *   2:      jmp 2b
+ */
+#define HWBP_PROBE_BP64 0x53
+#define HWBP_PROBE_BP32 0x6c
+static const unsigned char hwbp_probe[] = {
+	0x48, 0x83, 0x0c, 0x25, 0x00, 0x30, 0x00, 0x00, 0x04, 0x48, 0x83, 0x0c,
+	0x25, 0x00, 0x40, 0x00, 0x00, 0x04, 0x48, 0x83, 0x0c, 0x25, 0x00, 0x60,
+	0x00, 0x00, 0x04, 0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0x0f, 0x01, 0x15,
+	0x90, 0x00, 0x00, 0x00, 0x66, 0xb8, 0x18, 0x00, 0x8e, 0xd0, 0x6a, 0x10,
+	0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x6a, 0x2b,
+	0x68, 0x00, 0xf0, 0x1f, 0x00, 0x68, 0x02, 0x30, 0x00, 0x00, 0x6a, 0x33,
+	0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcf, 0x90, 0xbf,
+	0x01, 0x00, 0x00, 0x00, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xe7, 0xeb, 0x6a,
+	0x23, 0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x90,
+	0xbf, 0x02, 0x00, 0x00, 0x00, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xe7, 0xeb,
+	0xeb, 0xfe, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0x00, 0x00, 0x00, 0x9a, 0xaf, 0x00, 0xff, 0xff, 0x00, 0x00,
+	0x00, 0x92, 0xcf, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0xfa, 0xcf, 0x00,
+	0xff, 0xff, 0x00, 0x00, 0x00, 0xf2, 0xcf, 0x00, 0xff, 0xff, 0x00, 0x00,
+	0x00, 0xfa, 0xaf, 0x00, 0x37, 0x00, 0x80, 0x00, 0x10, 0x00, 0x00, 0x00,
+	0x00, 0x00
+};
+
 struct probe {
 	const char *what;                /* the quirk, for the error line */
 	const unsigned char *code;
@@ -129,6 +162,8 @@ struct probe {
 	/* Judges the probe's first exit (and may run it further): true when
 	 * the host behaved architecturally; `why` gets one line either way. */
 	bool (*judge)(const struct vm_exit *first, struct vm *vm, char *why, size_t len);
+	/* Optional: arms what the probe needs before it runs (0 or -1). */
+	int (*setup)(struct vm *vm);
 	int state;                       /* 0 not yet, 1 works, -1 does not */
 	char report[200];
 };
@@ -186,6 +221,39 @@ static bool judge_int80(const struct vm_exit *e, struct vm *vm, char *why, size_
 	return false;
 }
 
+static int setup_hwbp(struct vm *vm)
+{
+	return dbg__set_breakpoint(vm, 0, PROBE_CODE + HWBP_PROBE_BP64) ||
+	       dbg__set_breakpoint(vm, 1, PROBE_CODE + HWBP_PROBE_BP32) ? -1 : 0;
+}
+
+static bool judge_hwbp(const struct vm_exit *e, struct vm *vm, char *why, size_t len)
+{
+	const uint64_t bp64 = PROBE_CODE + HWBP_PROBE_BP64, bp32 = PROBE_CODE + HWBP_PROBE_BP32;
+	struct vm_exit next;
+	const char *compat;
+
+	if (e->kind == VM_EXIT_BREAKPOINT && e->rip == bp64 && vcpu__cpl(vm) == 3) {
+		snprintf(why, len, "hardware breakpoints stop 64-bit ring-3 code");
+		return true;
+	}
+	if (!is_probe(e) || e->hcall.args[0] != 1) {
+		snprintf(why, len, "a ring-3 probe with a hardware breakpoint ended in %s at 0x%llx",
+			 vm_exit__name(e->kind), (unsigned long long)e->rip);
+		return false;
+	}
+	if (vcpu__run(vm, &next, 1000))
+		next.kind = VM_EXIT_UNEXPECTED;
+	if (next.kind == VM_EXIT_BREAKPOINT && next.rip == bp32)
+		compat = "compat-mode ring-3 code does stop";
+	else if (is_probe(&next) && next.hcall.args[0] == 2)
+		compat = "nor at compat-mode ring-3 code";
+	else
+		compat = "compat mode not judged";
+	snprintf(why, len, "a hardware execution breakpoint at 64-bit CPL 3 never fires (%s)", compat);
+	return false;
+}
+
 static struct probe probes[] = {
 	[QUIRK_SYSCALL] = { "this KVM does not run SYSCALL/SYSRET as the architecture says",
 			    syscall_probe, sizeof(syscall_probe), 0, judge_syscall },
@@ -193,6 +261,8 @@ static struct probe probes[] = {
 			    ldt_probe, sizeof(ldt_probe), 0x07, judge_ldt },
 	[QUIRK_INT80]   = { "this KVM does not deliver INT n from ring 3 through the IDT",
 			    int80_probe, sizeof(int80_probe), 0, judge_int80 },
+	[QUIRK_RING3_HWBP] = { "this KVM does not stop at hardware breakpoints in 64-bit ring 3",
+			       hwbp_probe, sizeof(hwbp_probe), 0, judge_hwbp, setup_hwbp },
 };
 
 static int run_probe(struct probe *p)
@@ -211,6 +281,11 @@ static int run_probe(struct probe *p)
 	}
 	vcpu__regs(vm)->rdi = p->rdi;
 	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS);
+	if (p->setup && p->setup(vm)) {
+		snprintf(p->report, sizeof(p->report), "probe VM: %s", vmm__error());
+		vm__destroy(vm);
+		return -1;
+	}
 	if (vcpu__run(vm, &e, 1000))
 		e.kind = VM_EXIT_UNEXPECTED;
 	ok = p->judge(&e, vm, p->report, sizeof(p->report));
@@ -222,8 +297,12 @@ bool quirks__works(enum quirk q)
 {
 	struct probe *p = &probes[q];
 
-	if (!p->state)
+	if (!p->state) {
+		/* While a probe runs, the quirk counts as absent: the probe
+		 * itself asks (a breakpoint probe sets breakpoints). */
+		p->state = 1;
 		p->state = run_probe(p);
+	}
 	if (p->state < 0)
 		vmm__fail("%s: %s", p->what, p->report);
 	return p->state > 0;

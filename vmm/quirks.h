@@ -17,6 +17,10 @@ enum quirk {
 	QUIRK_LDT_SS,
 	/* INT n from ring 3 through a DPL3 IDT gate reaches that gate. */
 	QUIRK_INT80,
+	/* A hardware execution breakpoint (KVM_SET_GUEST_DEBUG) on 64-bit
+	 * ring-3 code stops there.  Where it does not, dbg__set_breakpoint
+	 * emulates ring-3 breakpoints with INT3 (vmm/ring3.c). */
+	QUIRK_RING3_HWBP,
 	QUIRK_COUNT
 };
 

@@ -315,6 +315,7 @@ static int run_loop(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 		check_deadline = false;
 		if (prepare_entry(vm))
 			return -1;
+		vcpu__state_touched(vm);
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN)
 				return vmm__fail("KVM_RUN: %s (rip 0x%llx)", strerror(errno),

@@ -89,6 +89,7 @@ int vcpu__set_msrs(struct vm *vm, const uint32_t *idx, const uint64_t *val, int 
 		m->entries[i].index = idx[i];
 		m->entries[i].data = val[i];
 	}
+	vcpu__state_touched(vm);
 	int r = ioctl(vm->vcpu_fd, KVM_SET_MSRS, m);
 	free(m);
 	if (r < 0)

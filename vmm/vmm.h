@@ -182,7 +182,19 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s);
 void snap__free(struct vm_snapshot *s);
 /* Pages the last snap__restore copied back (benchmarks, tests). */
 uint64_t snap__last_restored_pages(const struct vm *vm);
-/* A digest (64-bit FNV-1a) of registers, MSRs and all of memory now. */
+/* What the last snap__restore did and what each part cost (wall clock). */
+struct snap_restore_cost {
+	uint64_t pages;           /* pages copied back */
+	bool full_compare;        /* memory matched another snapshot: all compared */
+	unsigned vcpu_ioctls;     /* SET_MSRS, SET_XSAVE, (SET_XCRS,) SET_DEBUGREGS;
+				   * 0 when provably unchanged (nothing ran or
+				   * wrote them since the VM last matched) */
+	uint64_t mem_ns;          /* memory: dirty log, bitmap walk, page copies */
+	uint64_t vcpu_ns;         /* vCPU state: those ioctls */
+};
+void snap__last_restore_cost(const struct vm *vm, struct snap_restore_cost *c);
+/* A digest (64-bit FNV-1a) of registers, MSRs, debug registers, XSAVE
+ * state (and XCRs with guest_xsave) and all of memory now. */
 uint64_t vm__digest(struct vm *vm);
 
 /* ---- debug.c: breakpoints and single-step ------------------------------- */
