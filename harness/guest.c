@@ -207,7 +207,8 @@ bool guest__judge_exit(struct guest *g, const struct vm_exit *e, struct verdict 
 		verdict__set(v, VERDICT_FAIL, "triple fault", "guest triple-faulted (last RIP %s)", where);
 		return true;
 	case VM_EXIT_BUDGET:
-		verdict__set(v, VERDICT_FAIL, "hang", "no verdict within the exit budget (RIP %s)", where);
+		verdict__set(v, VERDICT_FAIL, "hang", "no verdict: %s (RIP %s)",
+			     e->reason[0] ? e->reason : "exit budget used up", where);
 		return true;
 	case VM_EXIT_FAIL_ENTRY:
 		verdict__set(v, VERDICT_FAIL, "entry failure", "VM entry failed at %s: %s", where, e->reason);
