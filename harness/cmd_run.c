@@ -6,15 +6,18 @@
 #include "kinject.h"
 #include "engine.h"
 #include "oracle.h"
+#include "mutate.h"
 
 static const char run_usage[] =
-	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--verbose] CASE...\n"
+	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--patch WHERE=HEX]... [--verbose] CASE...\n"
 	"Replays each case file (docs/case-format.md) and judges it with the oracles\n"
 	"(docs/oracles.md).  One line per case, PASS|FAIL|SKIP|ERROR, findings below.\n"
 	"  --twice      run each case twice and compare final states (determinism oracle)\n"
-	"  --trace      single-step and run the trace-mode oracles too\n"
+	"  --trace      single-step from each injection until the interrupted contexts\n"
+	"               resume, with the trace oracles too (cases saying 'mode fast' excepted)\n"
 	"  --guest ELF  use this guest ELF instead of the built one of the case's variant\n"
 	"  --budget N   exit budget per case run (default: the case's, else 8x the scenario)\n"
+	"  --patch WHERE=HEX  add this code patch to every case (repeatable; case syntax)\n"
 	"  --verbose    print oracle notes and the cost of each case\n"
 	"exit: 0 all pass, 1 any fail, 2 usage, parse or setup error, 3 all skipped\n";
 
@@ -59,6 +62,9 @@ static void print_result(const struct kcase *c, const struct case_result *r, boo
 		printf("    cost: %llu exits, %llu us, %u run(s), %u event(s) injected\n",
 		       (unsigned long long)r->exits, (unsigned long long)r->usec, r->runs,
 		       r->steps_done);
+	if (verbose && r->traced)
+		printf("    trace: %llu instructions single-stepped, %u unstepped span(s) (first run)\n",
+		       (unsigned long long)r->steps, r->gaps);
 }
 
 int cmd_run(int argc, char **argv)
@@ -69,6 +75,7 @@ int cmd_run(int argc, char **argv)
 		{ "guest", required_argument, NULL, 'g' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "patch", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -79,6 +86,8 @@ int cmd_run(int argc, char **argv)
 	struct kcase *cases;
 	char *end, names[256];
 	int opt, ncases;
+	struct case_patch extra[CASE_MAX_PATCHES];
+	size_t nextra = 0;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+hv", longopts, NULL)) != -1) {
@@ -92,6 +101,12 @@ int cmd_run(int argc, char **argv)
 				kinject__die("--budget: expected a positive number, got '%s'", optarg);
 			break;
 		case 'v': verbose = true; break;
+		case 'p':
+			if (nextra == CASE_MAX_PATCHES)
+				kinject__die("--patch: at most %d patches", CASE_MAX_PATCHES);
+			if (mutate__parse_patch(optarg, &extra[nextra++]))
+				kinject__die("%s", vmm__error());
+			break;
 		case 'h': fputs(run_usage, stdout); return KINJECT_EXIT_PASS;
 		default:
 			kinject__die("run: unknown option '%s' (see kinject run --help)", argv[optind - 1]);
@@ -113,6 +128,12 @@ int cmd_run(int argc, char **argv)
 		if (cases[i].oracle[0] && !oracle__find(cases[i].oracle))
 			kinject__die("%s: expect fail: unknown oracle '%s' (known: %s)", argv[optind + i],
 				     cases[i].oracle, oracle__names(names, sizeof(names)));
+		for (size_t k = 0; k < nextra; k++) {
+			if (cases[i].npatches == CASE_MAX_PATCHES)
+				kinject__die("%s: --patch: more than %d patches", argv[optind + i],
+					     CASE_MAX_PATCHES);
+			cases[i].patches[cases[i].npatches++] = extra[k];
+		}
 	}
 	if (kvm__check())
 		kinject__die("%s", vmm__error());

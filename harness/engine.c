@@ -14,15 +14,33 @@
  *   3 SWITCH   variant_switch_to: a context switch, seen from outside
  * A slot is re-armed in place (no ioctl until the next KVM_RUN, and only if
  * the set changed), so a case costs one SET_GUEST_DEBUG per change.
+ *
+ * Trace mode (case `mode trace`, engine_opts.trace): after each injection
+ * the engine runs to the first instruction of the event's IDT gate (a
+ * hardware breakpoint there, nothing else armed: the event is delivered
+ * exactly as in fast mode), then single-steps until every interrupted
+ * context has resumed, and runs fast again.  While stepping the four
+ * slots are kept in software (R->bp) and matched against RIP at every
+ * step, so the hooks see the same stops as in fast mode; every step calls
+ * the oracles' at_step with the decoded instruction.  The host holds the
+ * guest's own IRQs and NMIs while single-stepping (BLOCKIRQ): when one is
+ * deliverable the engine lets it in with one unstepped run to the next
+ * exit (a "gap", counted and printed).  Ring 3 is not stepped on kvm_pvm:
+ * a return to ring 3 shows as one gap until the next exit.
  */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "engine.h"
+#include "entrymap.h"
 #include "oracle.h"
 
 #define MSR_KERNEL_GS_BASE 0xc0000102u
+#define IDT_VECTOR_DF 8
+#define DCACHE_SIZE 4096                      /* decoded instructions outside the entry text */
+#define ENGINE_DEADLINE_MS 10000              /* wall clock per run, plus ~ENGINE_STEP_US per step */
+#define ENGINE_STEP_US 100
 
 enum { SLOT_STOP, SLOT_RESUME, SLOT_DECIDE, SLOT_SWITCH };
 #define ORACLE_MAX 16
@@ -50,6 +68,17 @@ struct session {
 	struct verdict baseline;
 	uint64_t baseline_exits;
 	uint64_t default_budget;
+
+	/* Trace mode, built on first use. */
+	int map_state;                       /* 0 not built, 1 built, -1 failed */
+	char map_error[200];
+	struct entrymap map;
+	struct dcache_ent *dcache;           /* kernel code outside the entry text */
+};
+
+struct dcache_ent {
+	bool valid;
+	struct insn in;
 };
 
 /* One run of one case. */
@@ -72,6 +101,20 @@ struct run {
 	size_t norc;
 	struct verdict end;
 	bool ended;
+
+	/* Trace mode. */
+	bool trace;                          /* this run single-steps after injections */
+	bool stepping;                       /* single-step on, slots kept in software */
+	bool deliver_pending;                /* run to the injected event's gate first */
+	bool want_unstep;                    /* every context resumed: stop stepping */
+	bool bp_on[VM_MAX_BREAKPOINTS];      /* the slots as the hooks armed them */
+	uint64_t bp_addr[VM_MAX_BREAKPOINTS];
+	uint64_t steps, budget_steps;
+	unsigned guard_pair;                 /* slots 0-1 or 2-3 guard this step (see step_guard) */
+	unsigned last_injected;              /* step number injected at the next at_step, 0: none */
+	bool to_user;                        /* the last step was a return to ring 3 */
+	const char *gap;                     /* printed with the next step */
+	struct insn scratch;                 /* decoded user code (not cached) */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -101,6 +144,62 @@ static void result_set(struct case_result *r, enum verdict_kind k, const char *f
 	va_start(ap, fmt);
 	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
 	va_end(ap);
+}
+
+/* Slots as the hooks see them.  While single-stepping nothing is armed in
+ * hardware: every step matches RIP against these (see on_step). */
+static void bp_set(struct run *R, int slot, uint64_t addr)
+{
+	R->bp_on[slot] = true;
+	R->bp_addr[slot] = addr;
+	if (!R->stepping)
+		dbg__set_breakpoint(R->s->g.vm, slot, addr);
+}
+
+static void bp_clear(struct run *R, int slot)
+{
+	R->bp_on[slot] = false;
+	if (!R->stepping)
+		dbg__clear_breakpoint(R->s->g.vm, slot);
+}
+
+static void bp_rearm(struct run *R)
+{
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++) {
+		if (R->bp_on[i])
+			dbg__set_breakpoint(R->s->g.vm, i, R->bp_addr[i]);
+		else
+			dbg__clear_breakpoint(R->s->g.vm, i);
+	}
+}
+
+/* True if an armed slot sits at addr: re-arming it in hardware there
+ * would report the same arrival twice. */
+static bool bp_at(const struct run *R, uint64_t addr)
+{
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		if (R->bp_on[i] && R->bp_addr[i] == addr)
+			return true;
+	return false;
+}
+
+static void step_on(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		dbg__clear_breakpoint(vm, i);
+	dbg__set_singlestep(vm, true);
+	R->stepping = true;
+}
+
+static void step_off(struct run *R)
+{
+	if (!R->stepping)
+		return;
+	dbg__set_singlestep(R->s->g.vm, false);
+	R->stepping = false;
+	bp_rearm(R);
 }
 
 /* A timeline line for --verbose: what the engine saw, when. */
@@ -263,6 +362,9 @@ void engine__close(struct session *s)
 		return;
 	snap__free(s->snap);
 	analysis__free(&s->entry);
+	if (s->map_state > 0)
+		entrymap__free(&s->map);
+	free(s->dcache);
 	if (s->g.vm)
 		guest__destroy(&s->g);
 	free(s);
@@ -301,11 +403,33 @@ const struct symtab *engine__symtab(const struct session *s)
 	for (size_t i_ = 0; i_ < (R)->norc; i_++)          \
 		for (const struct oracle *o = (R)->orc[i_]; o; o = NULL)
 
+/* Trace mode: the case says `mode trace`, or the harness asks for it and
+ * the case does not insist on `mode fast`. */
+static bool trace_mode(const struct session *s, const struct kcase *c)
+{
+	return c->mode == CASE_MODE_TRACE || (s->opts.trace && c->mode != CASE_MODE_FAST);
+}
+
+/* What both runs of a case share. */
+static void run_init(struct run *R, struct session *s, struct kcase *c)
+{
+	R->s = s;
+	R->c = c;
+	R->trace = trace_mode(s, c);
+	R->budget_steps = s->opts.budget_steps ? s->opts.budget_steps :
+			  c->budget_steps ? c->budget_steps : ENGINE_DEFAULT_STEPS;
+	R->budget = s->opts.budget_exits ? s->opts.budget_exits :
+		    c->budget_exits ? c->budget_exits : s->default_budget;
+	/* Every single-step is an exit too. */
+	if (R->trace && !s->opts.budget_exits && !c->budget_exits)
+		R->budget += R->budget_steps;
+}
+
 static void select_oracles(struct run *R)
 {
 	size_t n;
 	const struct oracle *const *all = oracle__all(&n);
-	bool trace = R->s->opts.trace || R->c->mode == CASE_MODE_TRACE;
+	bool trace = R->trace;
 
 	R->norc = 0;
 	for (size_t i = 0; i < n && R->norc < ORACLE_MAX; i++) {
@@ -381,24 +505,26 @@ static uint64_t handler_for(const struct session *s, const struct vm_event *e)
 
 static void arm_resume(struct run *R)
 {
-	struct vm *vm = R->s->g.vm;
-
 	while (R->resume_top >= 0 && R->x.resumed[R->resume_top])
 		R->resume_top--;
 	if (R->resume_top >= 0) {
-		dbg__set_breakpoint(vm, SLOT_RESUME, R->x.stop[R->resume_top].regs.rip);
+		bp_set(R, SLOT_RESUME, R->x.stop[R->resume_top].regs.rip);
 		return;
 	}
 	/* Every interrupted context is back: switches, decisions and a handler
 	 * not entered by now are no longer about these events.  The rest of
 	 * the run goes without breakpoints (each hit costs ~3 exits). */
-	dbg__clear_breakpoint(vm, SLOT_RESUME);
-	dbg__clear_breakpoint(vm, SLOT_SWITCH);
-	dbg__clear_breakpoint(vm, SLOT_DECIDE);
+	bp_clear(R, SLOT_RESUME);
+	bp_clear(R, SLOT_SWITCH);
+	bp_clear(R, SLOT_DECIDE);
 	if (!R->searching) {
-		dbg__clear_breakpoint(vm, SLOT_STOP);
+		bp_clear(R, SLOT_STOP);
 		R->handler = 0;
 	}
+	/* Trace mode: the traced part is over; stop stepping at the next
+	 * boundary where no slot sits (see run_once_more). */
+	if (R->stepping)
+		R->want_unstep = true;
 }
 
 static void hit_resume(struct run *R)
@@ -456,7 +582,7 @@ static void hit_decide(struct run *R)
 		FOR_ORACLES(R, o)
 			if (o->at_decision)
 				o->at_decision(&R->x);
-		dbg__clear_breakpoint(vm, SLOT_DECIDE);
+		bp_clear(R, SLOT_DECIDE);
 		return;
 	}
 	/* Only the decision about the innermost event's own frame. */
@@ -476,9 +602,9 @@ static void hit_decide(struct run *R)
 		if (o->at_decision)
 			o->at_decision(&R->x);
 	if (R->s->preempt_path)
-		dbg__set_breakpoint(vm, SLOT_DECIDE, R->s->preempt_path);
+		bp_set(R, SLOT_DECIDE, R->s->preempt_path);
 	else
-		dbg__clear_breakpoint(vm, SLOT_DECIDE);
+		bp_clear(R, SLOT_DECIDE);
 }
 
 static void hit_handler(struct run *R)
@@ -509,7 +635,7 @@ static void hit_handler(struct run *R)
 	FOR_ORACLES(R, o)
 		if (o->at_handler)
 			o->at_handler(&R->x);
-	dbg__clear_breakpoint(vm, SLOT_STOP);
+	bp_clear(R, SLOT_STOP);
 	R->handler = 0;
 }
 
@@ -543,14 +669,369 @@ static void on_breakpoint(struct run *R, const struct vm_exit *e)
 				o->at_hit(&R->x);
 }
 
+/* ---- trace mode ---------------------------------------------------------------- */
+
+/* The map and the decode cache, built on the first traced case of the
+ * session (right after a restore: the vCPU is at READY then). */
+static int trace_prepare(struct run *R)
+{
+	struct session *s = R->s;
+
+	if (!s->dcache) {
+		s->dcache = calloc(DCACHE_SIZE, sizeof(*s->dcache));
+		if (!s->dcache)
+			return vmm__fail("trace: out of memory");
+	}
+	if (!s->map_state) {
+		if (entrymap__build(&s->g, &s->map)) {
+			s->map_state = -1;
+			snprintf(s->map_error, sizeof(s->map_error), "%s", vmm__error());
+		} else {
+			s->map_state = 1;
+		}
+	}
+	R->x.map = s->map_state > 0 ? &s->map : NULL;
+	if (!R->x.map)
+		trace_line(R, "no window map (the map oracle does not apply): %s", s->map_error);
+	return 0;
+}
+
+/* The instruction at rip: the decoded entry text, else guest memory
+ * (kernel code cached by address; user code decoded each time). */
+static const struct insn *decode_at(struct run *R, uint64_t rip)
+{
+	struct session *s = R->s;
+	struct vm *vm = s->g.vm;
+	const struct insn *in = analysis__at(&s->entry, rip);
+	struct dcache_ent *d = NULL;
+	struct insn *out = &R->scratch;
+	uint8_t buf[16];
+	size_t n = sizeof(buf);
+
+	if (in)
+		return in;
+	if (rip >= USER_HALF_END && s->dcache) {
+		d = &s->dcache[(rip * 0x9e3779b97f4a7c15ULL) >> 52];
+		if (d->valid && d->in.addr == rip)
+			return &d->in;
+		d->valid = false;
+		out = &d->in;
+	}
+	/* Only up to the end of the page when the next one is not mapped. */
+	if (vm__read_gva(vm, 0, rip, buf, n) && vm__read_gva(vm, s->g.layout.kernel_cr3, rip, buf, n)) {
+		n = 4096 - (rip & 4095);
+		if (n > sizeof(buf))
+			n = sizeof(buf);
+		if (vm__read_gva(vm, 0, rip, buf, n) &&
+		    vm__read_gva(vm, s->g.layout.kernel_cr3, rip, buf, n))
+			return NULL;
+	}
+	if (analysis__decode_one(buf, n, rip, out) == 0 && d)
+		d->valid = true;
+	return out;
+}
+
+/* The handler address of an IDT vector (0 if unreadable or not present). */
+static uint64_t idt_gate(struct run *R, unsigned vector)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_sregs *sr = vcpu__sregs(vm);
+	uint64_t va = sr->idt.base + (uint64_t)vector * 16;
+	uint8_t g[16];
+
+	if ((uint64_t)vector * 16 + 15 > sr->idt.limit)
+		return 0;
+	if (vm__read_gva(vm, 0, va, g, sizeof(g)) &&
+	    vm__read_gva(vm, R->s->g.layout.kernel_cr3, va, g, sizeof(g)))
+		return 0;
+	if (!(g[5] & 0x80))
+		return 0;
+	return (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24 |
+	       (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 |
+	       (uint64_t)g[11] << 56;
+}
+
+static void on_breakpoint(struct run *R, const struct vm_exit *e);
+
+/* One instruction about to execute: the oracles judge it, the slots are
+ * matched in software (unless the hardware just reported them), the
+ * printer gets it. */
+static void on_step(struct run *R, bool dispatch)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_regs *rg = vcpu__regs(vm);
+	const struct kvm_sregs *sr = vcpu__sregs(vm);
+	struct case_result *r = R->r;
+	size_t before = r->nfindings;
+	struct engine_step st;
+	const struct insn *in;
+	unsigned bits = 0;
+	uint64_t rip = rg->rip;
+
+	R->steps++;
+	R->x.nstep = R->steps;
+	memset(&st, 0, sizeof(st));
+	st.cpl = vcpu__cpl(vm);
+	if (R->to_user && st.cpl != 3) {
+		R->gap = "ring 3 (not traceable on this host) and the kernel up to the next exit";
+		r->gaps++;
+	}
+	in = decode_at(R, rip);
+	FOR_ORACLES(R, o)
+		if (o->at_step)
+			o->at_step(&R->x, in);
+	R->to_user = oracle__returns_to_user(&R->x, in, NULL);
+
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		if (R->bp_on[i] && R->bp_addr[i] == rip)
+			bits |= 1u << i;
+	if (bits && dispatch) {
+		struct vm_exit e;
+
+		memset(&e, 0, sizeof(e));
+		e.kind = VM_EXIT_BREAKPOINT;
+		e.rip = rip;
+		e.debug.dr6 = bits;
+		e.debug.slot = __builtin_ctz(bits);
+		on_breakpoint(R, &e);
+	}
+
+	if (R->s->opts.on_step) {
+		st.n = R->steps;
+		st.rip = rip;
+		st.insn = in;
+		st.regs = rg;
+		st.sregs = sr;
+		entrymap__observe_layout(&R->s->g.layout, rg, sr, &st.seen);
+		st.gap = R->gap;
+		st.findings = r->findings + before;
+		st.nfindings = r->nfindings - before;
+		st.injected = R->last_injected != 0;
+		st.step = R->last_injected;
+		R->s->opts.on_step(R->s->opts.step_arg, &st);
+	}
+	R->gap = NULL;
+	R->last_injected = 0;
+}
+
+static void end_hang(struct run *R, const char *fmt, uint64_t n)
+{
+	char where[128];
+
+	verdict__set(&R->end, VERDICT_FAIL, "hang", fmt, (unsigned long long)n,
+		     guest__where(&R->s->g, vcpu__regs(R->s->g.vm)->rip, where, sizeof(where)));
+	R->ended = true;
+}
+
+/* One unstepped run to the next exit that matters to this phase.
+ * Returns 1 on a breakpoint or an exit the run goes on after, 0 when the
+ * run ended (R->end), -1 on a host error. */
+static int run_unstepped(struct run *R, struct vm_exit *e, uint64_t max_exits, int *host_err)
+{
+	struct vm *vm = R->s->g.vm;
+	uint64_t used = vm__exit_count(vm) - R->start_exits;
+
+	if (used >= R->budget) {
+		end_hang(R, "no verdict within %llu exits (RIP %s)", R->budget);
+		return 0;
+	}
+	if (!max_exits || max_exits > R->budget - used)
+		max_exits = R->budget - used;
+	if (vcpu__run(vm, e, max_exits)) {
+		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
+		*host_err = 1;
+		return -1;
+	}
+	if (e->kind == VM_EXIT_BUDGET && max_exits < R->budget - used &&
+	    strncmp(e->reason, "deadline", 8))
+		return 1;                       /* the bound asked for, not a hang */
+	if (e->kind == VM_EXIT_BUDGET) {
+		verdict__set(&R->end, VERDICT_FAIL, "hang", "no verdict within %llu exits (%s)",
+			     (unsigned long long)R->budget, e->reason);
+		R->ended = true;
+		return 0;
+	}
+	if (e->kind == VM_EXIT_BREAKPOINT || e->kind == VM_EXIT_SINGLESTEP)
+		return 1;
+	if (guest__judge_exit(&R->s->g, e, &R->end)) {
+		R->ended = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* After an injection: run (nothing stepped, nothing else armed) to the
+ * first instruction of the event's gate -- or of #DF if delivery fails
+ * that way -- and start stepping there. */
+static bool trace_deliver(struct run *R, int *host_err, unsigned vector)
+{
+	struct vm *vm = R->s->g.vm;
+	uint64_t gate = idt_gate(R, vector), df = idt_gate(R, IDT_VECTOR_DF), rip;
+	struct vm_exit e;
+	int rc;
+
+	R->deliver_pending = false;
+	if (!gate) {
+		step_on(R);
+		R->gap = "(IDT gate unreadable: stepping from the injection point)";
+		on_step(R, true);
+		return true;
+	}
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		dbg__clear_breakpoint(vm, i);
+	dbg__set_singlestep(vm, false);
+	R->stepping = false;
+	dbg__set_breakpoint(vm, 0, gate);
+	if (df && df != gate)
+		dbg__set_breakpoint(vm, 1, df);
+	for (;;) {
+		rc = run_unstepped(R, &e, 0, host_err);
+		if (rc <= 0) {
+			bp_rearm(R);
+			return false;
+		}
+		rip = vcpu__regs(vm)->rip;
+		if (e.kind == VM_EXIT_BREAKPOINT && (rip == gate || (df && rip == df)))
+			break;
+	}
+	step_on(R);
+	if (rip != gate)
+		R->gap = "(the event escalated to a double fault on delivery)";
+	else if (R->other_pending)
+		R->gap = "(another event was queued at the stop: it may have run first, unstepped)";
+	on_step(R, true);
+	return true;
+}
+
+/* Stepping holds the guest's own IRQs and NMIs (BLOCKIRQ).  True if one
+ * is queued and the guest could take it now; *nmi says which. */
+static bool held_event_due(struct run *R, bool *nmi)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_vcpu_events *ev = vcpu__events(vm);
+
+	*nmi = false;
+	if (ev->exception.pending || ev->exception.injected || ev->interrupt.injected ||
+	    ev->nmi.injected)
+		return false;                    /* KVM delivers those itself */
+	if (ev->nmi.pending) {
+		*nmi = true;
+		return !ev->nmi.masked;
+	}
+	if (!vcpu__event_pending(vm))
+		return false;
+	return (vcpu__regs(vm)->rflags & RFLAGS_IF_BIT) &&
+	       !(ev->interrupt.shadow & (KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS));
+}
+
+/* A held IRQ: one unstepped run to the next exit of any kind (the vector
+ * is the VMM's to choose), slots armed in hardware meanwhile. */
+static bool trace_gap(struct run *R, int *host_err)
+{
+	struct vm_exit e;
+	int rc;
+
+	step_off(R);
+	rc = run_unstepped(R, &e, 1, host_err);
+	R->r->gaps++;
+	if (rc <= 0)
+		return false;
+	if (e.kind == VM_EXIT_BREAKPOINT)
+		on_breakpoint(R, &e);
+	if (R->resume_top >= 0 && !R->ended) {
+		step_on(R);
+		R->gap = "the guest's IRQ, delivered unstepped up to the next exit (the host holds "
+			 "IRQs while single-stepping)";
+		/* A slot the hardware just reported is not matched again. */
+		on_step(R, e.kind != VM_EXIT_BREAKPOINT);
+	}
+	return true;
+}
+
+/* The host loses the single-step trap after an instruction it emulates
+ * (seen: swapgs, then one to three instructions run unseen -- the IRET to
+ * ring 3 among them).  So every step also arms hardware breakpoints at
+ * the instructions that can come next: the fall-through, a direct target,
+ * a RET's return address.  Whichever exit comes first -- trap or
+ * breakpoint -- is the next step.  The pairs of slots alternate: the VMM
+ * disarms a slot that just hit for one entry.  IRETQ is left to the VMM
+ * (it steps it with a breakpoint of its own). */
+static void step_guard(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+	const struct kvm_regs *rg = vcpu__regs(vm);
+	const struct insn *in = decode_at(R, rg->rip);
+	uint64_t next[2], ret;
+	unsigned n = 0, base;
+
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		dbg__clear_breakpoint(vm, i);
+	if (!in || (in->flags & (INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT)))
+		return;
+	if (!(in->flags & (INSN_JMP | INSN_RET | INSN_CALL | INSN_UD)))
+		next[n++] = in->addr + in->size;
+	if (in->has_target)
+		next[n++] = in->target;
+	else if ((in->flags & INSN_RET) && !vm__read_gva(vm, 0, rg->rsp, &ret, sizeof(ret)))
+		next[n++] = ret;
+	R->guard_pair ^= 1;
+	base = R->guard_pair * 2;
+	for (unsigned i = 0; i < n; i++)
+		if (next[i] != rg->rip)         /* a breakpoint here would fire at once */
+			dbg__set_breakpoint(vm, (int)(base + i), next[i]);
+}
+
+/* Trace mode, before the next run: deliver, stop stepping, budget, gaps.
+ * Returns -1 to go on with a normal run, else run_once_more's answer. */
+static int trace_before_run(struct run *R, int *host_err)
+{
+	uint64_t rip = vcpu__regs(R->s->g.vm)->rip;
+	bool nmi;
+
+	if (R->deliver_pending) {
+		const struct vm_event *ev = &R->x.event[R->last_injected - 1];
+		return trace_deliver(R, host_err, ev->kind == VM_EVENT_NMI ? 2 : ev->vector);
+	}
+	if (!R->stepping)
+		return -1;
+	if (R->resume_top < 0) {
+		/* Every interrupted context is back: on to the verdict unstepped,
+		 * from a boundary where no slot sits (the hardware would report
+		 * the arrival just seen once more). */
+		if (!bp_at(R, rip))
+			step_off(R);
+		return -1;
+	}
+	if (R->steps >= R->budget_steps) {
+		end_hang(R, "the interrupted context(s) did not resume within %llu single-steps (RIP %s)",
+			 R->budget_steps);
+		return 0;
+	}
+	if (held_event_due(R, &nmi) && !bp_at(R, rip)) {
+		if (nmi) {
+			R->last_injected = 0;
+			return trace_deliver(R, host_err, 2);
+		}
+		return trace_gap(R, host_err);
+	}
+	step_guard(R);
+	return -1;
+}
+
 /* Runs to the next exit that matters; returns false when the run ended
  * (R->end holds how) or on a host error (R->r set to ERROR). */
 static bool run_once_more(struct run *R, int *host_err)
 {
 	struct vm *vm = R->s->g.vm;
 	struct vm_exit e;
-	uint64_t used = vm__exit_count(vm) - R->start_exits;
+	uint64_t used;
 
+	if (R->trace) {
+		int t = trace_before_run(R, host_err);
+		if (t >= 0)
+			return t;
+	}
+	used = vm__exit_count(vm) - R->start_exits;
 	if (used >= R->budget) {
 		char where[128];
 		verdict__set(&R->end, VERDICT_FAIL, "hang", "no verdict within %llu exits (RIP %s)",
@@ -564,8 +1045,14 @@ static bool run_once_more(struct run *R, int *host_err)
 		*host_err = 1;
 		return false;
 	}
-	if (e.kind == VM_EXIT_BREAKPOINT) {
+	if (e.kind == VM_EXIT_BREAKPOINT && !R->stepping) {
 		on_breakpoint(R, &e);
+		return true;
+	}
+	/* While stepping the only breakpoints armed are step_guard's. */
+	if (e.kind == VM_EXIT_SINGLESTEP || e.kind == VM_EXIT_BREAKPOINT) {
+		if (R->stepping)
+			on_step(R, true);
 		return true;
 	}
 	if (e.kind == VM_EXIT_BUDGET) {
@@ -596,7 +1083,13 @@ static void finish(struct run *R)
 
 	uint64_t t0 = now_usec();
 
+	if (R->stepping) {
+		dbg__set_singlestep(vm, false);
+		R->stepping = false;
+	}
 	R->r->guest = R->end;
+	R->r->traced = R->trace;
+	R->r->steps = R->steps;
 	R->x.ended = true;
 	R->x.end_rip = vcpu__regs(vm)->rip;
 	R->x.digest = R->r->digest = vm__digest(vm);
@@ -646,9 +1139,14 @@ static int inject_step(struct run *R, unsigned k)
 	/* Its context resumes after the events nested in it: watch it now
 	 * (it hides an older pending resume, which comes after it). */
 	R->resume_top = (int)k;
-	dbg__set_breakpoint(vm, SLOT_RESUME, R->x.stop[k].regs.rip);
+	bp_set(R, SLOT_RESUME, R->x.stop[k].regs.rip);
 	if (R->s->switch_to)
-		dbg__set_breakpoint(vm, SLOT_SWITCH, R->s->switch_to);
+		bp_set(R, SLOT_SWITCH, R->s->switch_to);
+	if (R->trace) {
+		R->deliver_pending = true;
+		R->want_unstep = false;
+		R->last_injected = k + 1;
+	}
 	return 0;
 }
 
@@ -661,8 +1159,10 @@ static int run_case_once(struct run *R)
 	int host_err = 0;
 	char buf[256];
 
+	dbg__set_singlestep(vm, false);
+	R->stepping = false;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		dbg__clear_breakpoint(vm, i);
+		bp_clear(R, i);
 	if (snap__restore(vm, s->snap)) {
 		result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
 		return -1;
@@ -670,6 +1170,10 @@ static int run_case_once(struct run *R)
 	vm__console_clear(vm);
 	R->start_exits = vm__exit_count(vm);
 	R->resume_top = -1;
+	if (R->trace && trace_prepare(R)) {
+		result_set(R->r, VERDICT_ERROR, "%s", vmm__error());
+		return -1;
+	}
 
 	for (unsigned k = 0; k < R->c->nsteps; k++) {
 		const struct case_step *sp = &R->c->steps[k];
@@ -678,7 +1182,7 @@ static int run_case_once(struct run *R)
 		R->step = k;
 		R->hits = R->arrivals = 0;
 		R->found = false;
-		dbg__set_breakpoint(vm, SLOT_STOP, sp->stop.addr);
+		bp_set(R, SLOT_STOP, sp->stop.addr);
 		while (!R->found && run_once_more(R, &host_err))
 			;
 		if (host_err)
@@ -719,12 +1223,12 @@ static int run_case_once(struct run *R)
 	unsigned last = R->c->nsteps - 1;
 	R->handler = handler_for(s, &R->x.event[last]);
 	if (R->handler)
-		dbg__set_breakpoint(vm, SLOT_STOP, R->handler);
+		bp_set(R, SLOT_STOP, R->handler);
 	else
-		dbg__clear_breakpoint(vm, SLOT_STOP);
+		bp_clear(R, SLOT_STOP);
 	if (s->decide && R->x.stop[last].cpl == 0) {
 		R->x.decision_armed = true;
-		dbg__set_breakpoint(vm, SLOT_DECIDE, s->decide);
+		bp_set(R, SLOT_DECIDE, s->decide);
 	}
 	while (run_once_more(R, &host_err))
 		;
@@ -772,16 +1276,14 @@ static int run_again(struct run *R1, struct case_result *r)
 		result_set(r, VERDICT_ERROR, "out of memory");
 		return -1;
 	}
-	R->s = s;
-	R->c = R1->c;
+	run_init(R, s, R1->c);
 	R->r = r2;
-	R->budget = R1->budget;
 	R->only_determinism = true;
 	R->x = (struct oracle_ctx){
 		.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
 		.entry = &s->entry, .percpu = s->percpu, .c = R1->c, .r = r2,
 		.debug = s->opts.debug, .run = 2, .have_prev = true,
-		.prev_digest = r->digest, .prev_guest = r->guest,
+		.prev_digest = r->digest, .prev_guest = r->guest, .trace = R->trace,
 	};
 	select_oracles(R);
 	r->runs = 2;
@@ -812,7 +1314,7 @@ static int run_again(struct run *R1, struct case_result *r)
 int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
 {
 	struct run *R = calloc(1, sizeof(*R));
-	uint64_t t0 = now_usec(), e0 = vm__exit_count(s->g.vm);
+	uint64_t t0 = now_usec(), e0 = vm__exit_count(s->g.vm), deadline;
 	int rc = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -843,18 +1345,23 @@ int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
 		goto out;
 	}
 
-	R->s = s;
-	R->c = c;
+	run_init(R, s, c);
 	R->r = r;
-	R->budget = s->opts.budget_exits ? s->opts.budget_exits :
-		    c->budget_exits ? c->budget_exits : s->default_budget;
 	R->x = (struct oracle_ctx){
 		.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
 		.entry = &s->entry, .percpu = s->percpu, .c = c, .r = r,
-		.debug = s->opts.debug, .run = 1,
+		.debug = s->opts.debug, .run = 1, .trace = R->trace,
 	};
 	select_oracles(R);
 	r->runs = 1;
+	/* A guest that spins without exiting never uses up an exit budget:
+	 * the wall clock bounds the case too. */
+	deadline = ENGINE_DEADLINE_MS + (R->trace ? R->budget_steps * ENGINE_STEP_US / 1000 : 0);
+	if (vm__set_deadline_ms(s->g.vm, deadline)) {
+		result_set(r, VERDICT_ERROR, "host error: %s", vmm__error());
+		rc = -1;
+		goto out;
+	}
 	rc = run_case_once(R);
 	if (rc)
 		goto out;
@@ -863,6 +1370,8 @@ int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
 	if (s->opts.twice)
 		rc = run_again(R, r);
 out:
+	vm__set_deadline_ms(s->g.vm, 0);
+	dbg__set_singlestep(s->g.vm, false);
 	r->exits = vm__exit_count(s->g.vm) - e0;
 	r->usec = now_usec() - t0;
 	free(R);

@@ -27,6 +27,7 @@
 #include "kinject.h"
 #include "case.h"
 #include "analysis.h"
+#include "window.h"
 
 #define ENGINE_MAX_FINDINGS 32
 #define ENGINE_TEXT_MAX     192
@@ -70,6 +71,27 @@ struct case_result {
 	uint64_t exits;                   /* KVM exits, all runs of the case */
 	uint64_t usec;                    /* wall time, all runs of the case */
 	unsigned runs;                    /* 1, or 2 with determinism */
+	/* Trace mode (zero otherwise). */
+	bool traced;                      /* the run single-stepped */
+	uint64_t steps;                   /* instructions single-stepped */
+	unsigned gaps;                    /* spans that ran unstepped (ring 3, held IRQs) */
+};
+
+/* Trace mode: one instruction about to execute, as `kinject trace` prints
+ * it.  Pointers are valid only during the on_step call. */
+struct engine_step {
+	uint64_t n;                       /* 1, 2, ... since the first injection */
+	uint64_t rip;
+	int cpl;
+	const struct insn *insn;          /* NULL if the bytes could not be read */
+	const struct kvm_regs *regs;
+	const struct kvm_sregs *sregs;
+	struct win_state seen;            /* GS, CR3, stack, IF in map terms (0: fits nothing) */
+	const char *gap;                  /* what ran unstepped right before, or NULL */
+	const struct finding *findings;   /* raised at this instruction */
+	size_t nfindings;
+	bool injected;                    /* an event of the case was injected here */
+	unsigned step;                    /* ... this step of the case (1-based) */
 };
 
 struct engine_opts {
@@ -78,6 +100,12 @@ struct engine_opts {
 	bool trace;                       /* single-step and run the trace oracles */
 	uint64_t budget_exits;            /* 0: case budget, else the default */
 	FILE *debug;                      /* oracle notes ("does not apply"), or NULL */
+	/* Trace mode. */
+	uint64_t budget_steps;            /* 0: the case's, else ENGINE_DEFAULT_STEPS */
+	/* Called once per single-stepped instruction, before it executes,
+	 * after the oracles judged it (kinject trace prints it). */
+	void (*on_step)(void *arg, const struct engine_step *st);
+	void *step_arg;
 };
 
 struct session;
@@ -103,5 +131,8 @@ int engine__run_case(struct session *s, struct kcase *c, struct case_result *r);
  * for breakpoints. */
 #define ENGINE_BUDGET_FACTOR 8
 #define ENGINE_BUDGET_SLACK  200000ULL
+/* Trace mode: single-steps allowed per case run (`budget steps N`); past
+ * it the run is a hang (fatal oracle). */
+#define ENGINE_DEFAULT_STEPS 200000ULL
 
 #endif /* KINJECT_ENGINE_H */

@@ -25,6 +25,8 @@ static const char *host_quirk_options(void)
 		{ QUIRK_INT80, " int80=0", "the guest runs int $0x80 from its #UD handler; "
 					   "the int $0x80 gate is not exercised" },
 		{ QUIRK_LDT_SS, " ldt=0", "ss16 uses the GDT's 16-bit stack segment" },
+		{ QUIRK_RING3_HWBP, "", "ring-3 breakpoints are emulated with INT3 and the guest's "
+					"#BP entry; no single-step in 64-bit ring 3" },
 	};
 	static char opts[64];
 	static bool done;

@@ -79,6 +79,9 @@ int cmd_boot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_mutate(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* Default exit budget for one boot: a guest still running after this many
  * KVM exits is judged hung. */

@@ -14,6 +14,9 @@ static const struct command commands[] = {
 	{ "bench", cmd_bench, "speed figures next to the raw KVM exit round trip" },
 	{ "run",   cmd_run,   "replay case files and judge them with the oracles" },
 	{ "map",   cmd_map,   "the entry/exit code, each instruction annotated with its window" },
+	{ "trace", cmd_trace, "run one case single-stepped: every instruction, findings inline" },
+	{ "mutate", cmd_mutate, "mutation testing of the oracles: mutants of the entry code, who kills them" },
+	{ "sweep", cmd_sweep, "every boundary of the entry/exit path x events x scenarios, injected and judged" },
 };
 
 static void usage(FILE *out)

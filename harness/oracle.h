@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "engine.h"
+#include "entrymap.h"
 
 /* Everything a run has shown so far; the engine owns and fills it. */
 struct oracle_ctx {
@@ -30,6 +31,7 @@ struct oracle_ctx {
 	const volatile uint8_t *percpu;          /* host view of kinject_percpu */
 	const struct kcase *c;
 	struct case_result *r;                   /* findings go here */
+	const struct entrymap *map;              /* trace mode: the static window map, or NULL */
 	FILE *debug;
 	unsigned run;                            /* 1; 2 for the determinism rerun */
 
@@ -57,6 +59,10 @@ struct oracle_ctx {
 
 	/* espfix: steps whose return to a 16-bit SS was judged already. */
 	bool espfix_checked[CASE_MAX_STEPS];
+
+	/* Trace mode: single-steps so far (at_step runs before each). */
+	bool trace;
+	uint64_t nstep;
 
 	/* The end. */
 	bool ended;
@@ -110,6 +116,30 @@ void oracle__note(struct oracle_ctx *x, const struct oracle *o, const char *fmt,
 char *oracle__where(struct oracle_ctx *x, uint64_t addr, char *buf, size_t len);
 /* A quadword of kinject_percpu (KINJECT_PCPU_*). */
 uint64_t oracle__percpu(const struct oracle_ctx *x, unsigned off);
+/* Trace oracles fire at many instructions: this reports once per (oracle,
+ * address) and at most ORACLE_STEP_REPORTS times per oracle and run. */
+#define ORACLE_STEP_REPORTS 6
+void oracle__report_step(struct oracle_ctx *x, const struct oracle *o, uint64_t addr,
+			 const char *expected, const char *actual);
+/* The live value of a capstone register (64-bit GPRs, their 32-bit halves,
+ * RIP as the next instruction's address for `in`).  False if unknown. */
+bool oracle__reg(const struct kvm_regs *r, const struct insn *in, unsigned reg, uint64_t *val);
+/* Linear address of in->mem[i]: base + index*scale + disp + FS/GS base.
+ * False if a register is unknown. */
+bool oracle__mem_linear(struct oracle_ctx *x, const struct insn *in, unsigned i, uint64_t *addr);
+/* The implicit stack access of push/pop/call/ret/pushf/popf/iret/leave:
+ * [*addr, *addr + *len).  False if `in` has none. */
+bool oracle__stack_access(const struct insn *in, const struct kvm_regs *r, uint64_t *addr,
+			  unsigned *len);
+/* `in` at CPL 0 is an IRET/SYSRET that returns to ring 3 now (the IRET's
+ * frame at RSP says CS RPL 3).  *rip gets the target if known. */
+bool oracle__returns_to_user(struct oracle_ctx *x, const struct insn *in, uint64_t *rip);
+/* The user's GS base as step k found it: the live one if it interrupted
+ * ring 3 or a user-GS window, else MSR_KERNEL_GS_BASE (swapgs's other half). */
+uint64_t oracle__user_gs(const struct oracle_ctx *x, unsigned k);
+/* CR3 without PCID (11:0) and NOFLUSH (63). */
+static inline uint64_t oracle__cr3_base(uint64_t cr3) { return cr3 & 0x7ffffffffffff000ULL; }
+
 /* The index of the innermost step (nsteps - 1). */
 static inline unsigned oracle__last(const struct oracle_ctx *x) { return x->nsteps - 1; }
 /* True for events that arrive from outside the instruction stream. */
@@ -128,5 +158,9 @@ extern const struct oracle oracle_fatal;
 extern const struct oracle oracle_determinism;
 extern const struct oracle oracle_espfix;
 extern const struct oracle oracle_preempt;
+extern const struct oracle oracle_map;
+extern const struct oracle oracle_gs;
+extern const struct oracle oracle_stack;
+extern const struct oracle oracle_cr3;
 
 #endif /* KINJECT_ORACLE_H */

@@ -13,11 +13,46 @@
 
 #define RFLAGS_TF (1ULL << 8)
 
+/* A slot for an internal breakpoint (ring3.c): a free one, else the slot
+ * of an emulated breakpoint (one seen stopping by INT3 first: its own
+ * debug register is idle there).  -1 if none. */
+static int internal_slot(struct vm *vm, unsigned taken)
+{
+	for (int pass = 0; pass < 3; pass++) {
+		for (int i = VM_MAX_BREAKPOINTS - 1; i >= 0; i--) {
+			if ((taken & (1u << i)) || i == vm->tmp_slot)
+				continue;
+			if ((pass == 0 && !vm->bp_on[i]) ||
+			    (pass == 1 && vm->bp_on[i] && vm->r3.emul[i] && vm->r3.seen64[i]) ||
+			    (pass == 2 && vm->bp_on[i] && vm->r3.emul[i]))
+				return i;
+		}
+	}
+	return -1;
+}
+
+/* Arms `addr` in some slot for the ring-3 emulation; its slot or -1. */
+static int arm_internal(struct vm *vm, struct kvm_guest_debug *d, unsigned *taken,
+			uint64_t addr, const char *what)
+{
+	int i = internal_slot(vm, *taken);
+
+	if (i < 0)
+		return vmm__fail("ring-3 breakpoint: no debug register left for the guest's %s entry "
+				 "(all four slots in use)", what);
+	*taken |= 1u << i;
+	d->arch.debugreg[i] = addr;
+	d->arch.debugreg[7] |= 1ULL << (2 * i);
+	return i;
+}
+
 int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 {
 	struct kvm_guest_debug d;
 	bool any_bp = false;
 
+	if (ring3__prepare(vm, step))
+		return -1;
 	memset(&d, 0, sizeof(d));
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++) {
 		if (!vm->bp_on[i] || (skip & (1u << i)))
@@ -31,6 +66,23 @@ int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 		any_bp = true;
 		d.arch.debugreg[vm->tmp_slot] = vm->tmp_addr;
 		d.arch.debugreg[7] |= 1ULL << (2 * vm->tmp_slot);
+	}
+	/* Ring-3 emulation: the guest's #BP entry (and #DB entry while a
+	 * stop's instruction is stepped), left out for the step past it. */
+	unsigned taken = 0;
+	uint64_t rip = vm->run->s.regs.regs.rip;
+	vm->r3.bp_dr = vm->r3.db_dr = -1;
+	if (vm->r3.want_bp && !(skip && rip == vm->r3.bp_entry)) {
+		vm->r3.bp_dr = arm_internal(vm, &d, &taken, vm->r3.bp_entry, "#BP");
+		if (vm->r3.bp_dr < 0)
+			return -1;
+		any_bp = true;
+	}
+	if (vm->r3.want_db && !(skip && rip == vm->r3.db_entry)) {
+		vm->r3.db_dr = arm_internal(vm, &d, &taken, vm->r3.db_entry, "#DB");
+		if (vm->r3.db_dr < 0)
+			return -1;
+		any_bp = true;
 	}
 	if (any_bp || step)
 		d.control = KVM_GUESTDBG_ENABLE;
@@ -55,6 +107,7 @@ int dbg__set_breakpoint(struct vm *vm, int slot, uint64_t gva)
 		return 0;
 	vm->bp_on[slot] = true;
 	vm->bp_addr[slot] = gva;
+	ring3__slot_changed(vm, slot);
 	return 0;
 }
 
@@ -65,6 +118,7 @@ int dbg__clear_breakpoint(struct vm *vm, int slot)
 	if (!vm->bp_on[slot])
 		return 0;
 	vm->bp_on[slot] = false;
+	ring3__slot_changed(vm, slot);
 	return 0;
 }
 
@@ -80,6 +134,16 @@ void dbg__reset_hits(struct vm *vm)
 	memset(vm->bp_hits, 0, sizeof(vm->bp_hits));
 }
 
+bool dbg__step_blind(struct vm *vm)
+{
+	if (!ring3__cannot_step(vm))
+		return false;
+	vmm__fail("single-step at 0x%llx: not traceable in ring 3 on this host (this KVM does not "
+		  "step 64-bit ring-3 code: it runs until the next kernel entry)",
+		  (unsigned long long)vm->run->s.regs.regs.rip);
+	return true;
+}
+
 int dbg__set_singlestep(struct vm *vm, bool on)
 {
 	if (vm->singlestep != on) {
@@ -89,7 +153,7 @@ int dbg__set_singlestep(struct vm *vm, bool on)
 }
 
 /* Skips legacy and REX prefixes; returns the opcode's offset. */
-static size_t skip_prefixes(const uint8_t *p, size_t n)
+size_t dbg__skip_prefixes(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
@@ -111,7 +175,7 @@ static size_t skip_prefixes(const uint8_t *p, size_t n)
 bool dbg__step_by_bp(struct vm *vm)
 {
 	const uint8_t *insn = vm->step_insn;
-	size_t op = skip_prefixes(insn, vm->step_len);
+	size_t op = dbg__skip_prefixes(insn, vm->step_len);
 	bool rex_w = false;
 
 	for (size_t i = 0; i < op; i++)
@@ -164,7 +228,7 @@ void dbg__fixup_step(struct vm *vm)
 	struct kvm_regs *r = &vm->run->s.regs.regs;
 	const uint8_t *insn = vm->step_insn;
 	size_t n = vm->step_len;
-	size_t op = skip_prefixes(insn, n);
+	size_t op = dbg__skip_prefixes(insn, n);
 
 	if (op >= n)
 		return;

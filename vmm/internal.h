@@ -41,6 +41,8 @@ struct ring3_state {
 	uint64_t step_addr;
 	uint8_t step_insn[16];
 	size_t step_len;
+	uint64_t step_dr6;            /* the guest's DR6 before it (BS hidden) */
+	bool step_dr6_ok;
 };
 
 struct vm {

@@ -29,6 +29,7 @@
  * The internal debug registers take free slots first, then the slot of a
  * breakpoint already seen stopping by INT3, then any emulated slot's.
  */
+#include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include "internal.h"
@@ -186,7 +187,8 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 		uint64_t a = r3->stopped;
 
 		r3->stopped = 0;
-		if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step &&
+		read_gates(vm);
+		if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step && r3->db_entry &&
 		    !event_due(&vm->run->s.regs.events) && patch_wanted(vm, a)) {
 			uint64_t gpa;
 			r3->step = true;
@@ -202,27 +204,26 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 					r3->step_len = n;
 				}
 			}
+			/* The trap sets DR6.BS: the guest's DR6 is put back. */
+			struct kvm_debugregs dr;
+			r3->step_dr6_ok = ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &dr) == 0;
+			r3->step_dr6 = dr.dr6;
 			r->rflags |= RFLAGS_TF;
 			vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS);
 		}
 	}
-	/* The step cannot be caught without the #DB gate: drop it (the INT3
-	 * goes back now and the next arrival may be missed). */
-	bool any = fix_memory(vm);
-	if (any || r3->step)
+	bool need = r3->step;
+	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+		need |= vm->bp_on[i] && r3->emul[i];
+	if (need)
 		read_gates(vm);
-	if (r3->step && !r3->db_entry) {
-		r3->step = false;
-		any = fix_memory(vm);
-	}
-	if (any && !r3->bp_entry) {
-		/* No usable #BP gate (no IDT yet): plain hardware breakpoints. */
+	/* No usable #BP gate (no IDT): plain hardware breakpoints.  (Without
+	 * a #DB gate the resume does not step: the INT3 goes back at once and
+	 * the instruction at the stop traps again.) */
+	if (need && !r3->bp_entry)
 		for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 			r3->emul[i] = false;
-		fix_memory(vm);
-		any = false;
-	}
-	r3->want_bp = any;
+	r3->want_bp = fix_memory(vm);
 	r3->want_db = r3->step;
 	return 0;
 }
@@ -247,7 +248,8 @@ static int load_segment(struct vm *vm, uint16_t sel, struct kvm_segment *seg)
 	seg->g = (d >> 55) & 1;
 	if (seg->g)
 		seg->limit = (seg->limit << 12) | 0xfff;
-	seg->type = ((d >> 40) & 0xf) | 1;        /* accessed: the CPU set it on load */
+	/* Without the accessed bit, as this KVM shows user segments. */
+	seg->type = (d >> 40) & 0xe;
 	seg->s = (d >> 44) & 1;
 	seg->dpl = (d >> 45) & 3;
 	seg->present = (d >> 47) & 1;
@@ -271,7 +273,7 @@ static bool read_frame(struct vm *vm, struct frame *f)
 }
 
 /* The vCPU back in the interrupted user context (GPRs untouched). */
-static int rewind(struct vm *vm, const struct frame *f, uint64_t rip, uint64_t rflags)
+static int rewind_user(struct vm *vm, const struct frame *f, uint64_t rip, uint64_t rflags)
 {
 	struct kvm_regs *r = &vm->run->s.regs.regs;
 	struct kvm_sregs *s = &vm->run->s.regs.sregs;
@@ -312,7 +314,7 @@ static int bp_entry_hit(struct vm *vm, struct vm_exit *e)
 		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == a)
 			bits |= 1u << i;
 	vm__write_gpa(vm, p->gpa, &p->orig, 1);
-	if (rewind(vm, &f, a, f.rflags))
+	if (rewind_user(vm, &f, a, f.rflags))
 		return fail_exit(vm, e);
 	e->kind = VM_EXIT_BREAKPOINT;
 	e->rip = e->debug.pc = a;
@@ -339,8 +341,17 @@ static int db_entry_hit(struct vm *vm, struct vm_exit *e)
 	r3->step = false;                /* the INT3 goes back at the next entry */
 	if (r3->step_user_tf)
 		return -1;                   /* the guest's own TF: its #DB */
-	if (rewind(vm, &f, f.rip, f.rflags & ~RFLAGS_TF))
+	if (rewind_user(vm, &f, f.rip, f.rflags & ~RFLAGS_TF))
 		return fail_exit(vm, e);
+	struct kvm_debugregs dr;
+	if (r3->step_dr6_ok && ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &dr) == 0 &&
+	    dr.dr6 != r3->step_dr6) {
+		dr.dr6 = r3->step_dr6;
+		if (ioctl(vm->vcpu_fd, KVM_SET_DEBUGREGS, &dr) < 0) {
+			vmm__fail("ring-3 breakpoint: KVM_SET_DEBUGREGS (DR6 back): %s", strerror(errno));
+			return fail_exit(vm, e);
+		}
+	}
 	/* A PUSHF stored our TF. */
 	size_t op = dbg__skip_prefixes(r3->step_insn, r3->step_len);
 	if (op < r3->step_len && r3->step_insn[op] == 0x9c) {

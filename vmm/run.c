@@ -248,6 +248,9 @@ static int handle_debug(struct vm *vm, struct vm_exit *e)
 		e->kind = VM_EXIT_SINGLESTEP;
 		return 0;
 	}
+	int r3 = ring3__debug_exit(vm, e);     /* emulated ring-3 breakpoints */
+	if (r3 >= 0)
+		return r3;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++) {
 		if (vm->bp_on[i] && (d->dr6 & (1ULL << i))) {
 			if (e->debug.slot < 0)

@@ -199,12 +199,24 @@ uint64_t vm__digest(struct vm *vm);
 
 /* ---- debug.c: breakpoints and single-step ------------------------------- */
 #define VM_MAX_BREAKPOINTS 4
-int dbg__set_breakpoint(struct vm *vm, int slot, uint64_t gva);  /* exec bp */
+/* An execution breakpoint: every arrival at gva stops (VM_EXIT_BREAKPOINT,
+ * hit count + 1) before the instruction runs.  On hosts where hardware
+ * breakpoints never fire in 64-bit ring 3 (QUIRK_RING3_HWBP), a user
+ * address (< 0x0000800000000000) is also armed with an INT3 in guest
+ * memory and the guest's #BP entry is watched; a stop there is rewound to
+ * the user state at gva, so callers see the same thing (docs/vmm.md). */
+int dbg__set_breakpoint(struct vm *vm, int slot, uint64_t gva);
 int dbg__clear_breakpoint(struct vm *vm, int slot);
 uint64_t dbg__hits(const struct vm *vm, int slot);
 void dbg__reset_hits(struct vm *vm);
-/* Single-step with KVM_GUESTDBG_BLOCKIRQ; TF never shows in guest state. */
+/* Single-step with KVM_GUESTDBG_BLOCKIRQ; TF never shows in guest state.
+ * Where the host cannot step 64-bit ring-3 code (QUIRK_RING3_HWBP), a step
+ * from there runs on unstepped to the next kernel entry: see below. */
 int dbg__set_singlestep(struct vm *vm, bool on);
+/* True when the vCPU is in 64-bit ring 3 on such a host: the next step is
+ * not one instruction.  Then vmm__error() says so in one line ("... not
+ * traceable in ring 3 on this host ..."). */
+bool dbg__step_blind(struct vm *vm);
 
 /* ---- inject.c: events ----------------------------------------------------- */
 enum vm_event_kind { VM_EVENT_IRQ, VM_EVENT_NMI, VM_EVENT_EXCEPTION };
