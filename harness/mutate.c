@@ -956,6 +956,11 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 	} else if (m->cls == MUT_RESCHED) {
 		snprintf(buf, len, "equivalent on this guest: exit_to_user_work() itself re-tests "
 			 "need_resched and sigpending with IRQs off before it returns");
+	} else if (m->cls == MUT_REGS && (strstr(m->what, "%r12'") || strstr(m->what, "%r13'") ||
+					  strstr(m->what, "%r14'") || strstr(m->what, "%r15'") ||
+					  strstr(m->what, "%rbx'") || strstr(m->what, "%rbp'"))) {
+		snprintf(buf, len, "equivalent where only C code runs between save and restore: a "
+			 "callee-saved register keeps its value anyway");
 	} else if (m->cls == MUT_CR3 && strstr(m->what, "user CR3")) {
 		snprintf(buf, len, "ring 3 then runs on the kernel CR3, which maps the user half too; "
 			 "only the trace-mode cr3 oracle would see it (not implemented; no ring-3 "

@@ -509,6 +509,7 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 	struct vm_exit e;
 	struct verdict v;
 	bool injected = false;
+	int exc = -1;                        /* an injected exception not delivered yet */
 
 	memset(d->count, 0, d->nb * sizeof(*d->count));
 	memset(d->codes, 0, d->nb * d->hits * d->nevents);
@@ -558,6 +559,8 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 			q.irq[ev.vector / 8] |= (uint8_t)(1u << (ev.vector % 8));
 		else if (ev.kind == VM_EVENT_NMI)
 			q.nmi = true;
+		else
+			exc = ev.vector;
 		injected = true;
 	} else {
 		arrive(d, vcpu__regs(vm)->rip);
@@ -593,11 +596,13 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 				break;
 			}
 			uint64_t gates[4] = {
-				idt_gate(d, 6), idt_gate(d, hv >= 0 ? (unsigned)hv : KINJECT_VEC_TIMER),
+				idt_gate(d, 6), idt_gate(d, exc >= 0 ? (unsigned)exc : hv >= 0 ?
+							 (unsigned)hv : KINJECT_VEC_TIMER),
 				idt_gate(d, 14), ee ? ee->addr : 0,
 			};
 			if (hv >= 0)
 				q.irq[hv / 8] &= (uint8_t)~(1u << (hv % 8));
+			exc = -1;
 			rc = run_to(d, gates, 4, &v);
 		}
 		if (rc == -1) {
@@ -621,6 +626,7 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 
 			r = vcpu__regs(vm);
 			drv->steps++;
+			exc = -1;
 			/* A hypercall that queued an event (outl %eax, $0xeb). */
 			if (r->rip == prev_rip + 2 && !vm__read_gva(vm, 0, prev_rip, op, 2) &&
 			    op[0] == 0xe7 && op[1] == KINJECT_PORT_HCALL) {
@@ -1637,8 +1643,8 @@ static void unreached_reason(const struct plan_bound *b, char *buf, size_t len)
 		  "(guest syscall=0)" },
 		{ "entry_INT80", QUIRK_INT80, "INT n from ring 3 does not reach the IDT on this host: "
 		  "the guest runs int $0x80 from its #UD handler" },
-		{ "nmi_from_user", -1, "an NMI in ring 3: no scenario raises one there and nothing "
-		  "can stop the guest in ring 3 (this host reports no ring-3 breakpoints)" },
+		{ "nmi_from_user", -1, "an NMI in ring 3: no scenario raises one there and no "
+		  "driver's ring-3 step was reached" },
 		{ "asm_exc_", -1, "exception stub: no driver raises this exception" },
 	};
 	char sym[WHERE_MAX];
