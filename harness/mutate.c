@@ -963,8 +963,12 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 			 "callee-saved register keeps its value anyway");
 	} else if (m->cls == MUT_CR3 && strstr(m->what, "user CR3")) {
 		snprintf(buf, len, "ring 3 then runs on the kernel CR3, which maps the user half too; "
-			 "only the trace-mode cr3 oracle would see it (not implemented; no ring-3 "
-			 "single-step on this host)");
+			 "only the trace-mode cr3 oracle would see it (mutate runs no trace-mode "
+			 "cases yet)");
+	} else if (m->cls == MUT_CR3 && strstr(m->what, "restore CR3")) {
+		snprintf(buf, len, "the interrupted context resumes on the kernel CR3 (harmless: "
+			 "it maps the user half); transparency compares CR3 only after an IRQ/NMI, "
+			 "so after an exception only the trace-mode cr3 oracle would see it");
 	} else {
 		snprintf(buf, len, "reached, but no oracle fired in any case");
 	}

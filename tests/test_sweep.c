@@ -5,9 +5,10 @@
  *   - a small sweep of the unmodified guest: zero failures, a sane
  *     summary, JSON lines that are objects, JUnit XML with balanced tags;
  *   - the same sweep with the NMI exit path broken (nmi_restore's
- *     `pop %r11` made `pop %rcx; nop`: R11 comes back with do_nmi's value,
- *     the stack stays balanced, and the scenario alone never takes an NMI,
- *     so its baseline still passes): failures, one case file each, and
+ *     `pop %r12` made `pop %r11`: R12 comes back with what the paranoid
+ *     entry left in it -- the GS base it found --, the next pop restores
+ *     R11, the stack stays balanced, and the scenario alone never takes an
+ *     NMI, so its baseline still passes): failures, one case file each, and
  *     every file read back by case__parse_file fails the same way through
  *     engine__run_case;
  *   - cases the plan calls impossible are impossible for the engine too.
@@ -168,9 +169,9 @@ static void test_broken_exit_path(void)
 	snprintf(junit, sizeof(junit), "%s/broken.xml", tmpdir);
 	o.out_dir = out;
 	o.junit = junit;
-	snprintf(o.patches[0].where, sizeof(o.patches[0].where), "nmi_restore+8");
-	o.patches[0].bytes[0] = 0x59;                  /* pop %rcx */
-	o.patches[0].bytes[1] = 0x90;                  /* nop */
+	snprintf(o.patches[0].where, sizeof(o.patches[0].where), "nmi_restore+6");
+	o.patches[0].bytes[0] = 0x41;                  /* pop %r11, not %r12 */
+	o.patches[0].bytes[1] = 0x5b;
 	o.patches[0].len = 2;
 	o.npatches = 1;
 	KT_ASSERT_OK(sweep__run(&o, &t));
