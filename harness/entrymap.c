@@ -103,27 +103,7 @@ struct emb {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static int add_note(struct entrymap *m, uint64_t addr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int add_note(struct entrymap *m, uint64_t addr, const char *fmt, ...)
-{
-	struct win_note n = { .addr = addr }, *bigger;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(n.what, sizeof(n.what), fmt, ap);
-	va_end(ap);
-	for (size_t i = 0; i < m->nnotes; i++)
-		if (m->notes[i].addr == addr && !strcmp(m->notes[i].what, n.what))
-			return 0;
-	bigger = realloc(m->notes, (m->nnotes + 1) * sizeof(*bigger));
-	if (!bigger)
-		return vmm__fail("entrymap: out of memory");
-	m->notes = bigger;
-	m->notes[m->nnotes++] = n;
-	return 0;
-}
+#define add_note(m, addr, ...) window__add_note(&(m)->notes, &(m)->nnotes, (addr), __VA_ARGS__)
 
 static bool pti_on(const struct kinject_layout *l)
 {

@@ -66,28 +66,27 @@ static int add_pred(struct win_insn *w, size_t from)
 	return 0;
 }
 
-static int note(struct win_map *m, uint64_t addr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int note(struct win_map *m, uint64_t addr, const char *fmt, ...)
+int window__add_note(struct win_note **notes, size_t *n, uint64_t addr, const char *fmt, ...)
 {
-	struct win_note n = { .addr = addr }, *bigger;
+	struct win_note note = { .addr = addr }, *bigger;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(n.what, sizeof(n.what), fmt, ap);
+	vsnprintf(note.what, sizeof(note.what), fmt, ap);
 	va_end(ap);
 	/* Instructions are revisited until the fixpoint: say things once. */
-	for (size_t i = 0; i < m->nnotes; i++)
-		if (m->notes[i].addr == addr && !strcmp(m->notes[i].what, n.what))
+	for (size_t i = 0; i < *n; i++)
+		if ((*notes)[i].addr == addr && !strcmp((*notes)[i].what, note.what))
 			return 0;
-	bigger = realloc(m->notes, (m->nnotes + 1) * sizeof(*bigger));
+	bigger = realloc(*notes, (*n + 1) * sizeof(*bigger));
 	if (!bigger)
 		return vmm__fail("window: out of memory");
-	m->notes = bigger;
-	m->notes[m->nnotes++] = n;
+	*notes = bigger;
+	(*notes)[(*n)++] = note;
 	return 0;
 }
+
+#define note(m, addr, ...) window__add_note(&(m)->notes, &(m)->nnotes, (addr), __VA_ARGS__)
 
 static bool state__merge(struct win_state *into, const struct win_state *s)
 {

@@ -134,6 +134,11 @@ struct win_note {
 	char what[112];
 };
 
+/* Appends a note (addr, printf-style text) to a growing list, once: the
+ * same text at the same address is kept only once.  0, or -1 out of memory. */
+int window__add_note(struct win_note **notes, size_t *n, uint64_t addr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 struct win_map {
 	const struct code_range *code;   /* borrowed: must outlive the map */
 	struct win_insn *at;

@@ -26,21 +26,9 @@ static uint64_t sym(const char *name)
 	return a;
 }
 
-static struct vm *boot(const char *guest, const char *cmdline, struct elf_image *im)
-{
-	struct vm_config cfg = { 0 };
-	struct vm *v = vm__create(&cfg);
-	if (!v || elf__load(v, guest, im) || vm__boot_long_mode(v, im->entry, cmdline)) {
-		fprintf(stderr, "boot %s: %s\n", guest, vmm__error());
-		vm__destroy(v);
-		return NULL;
-	}
-	return v;
-}
-
 static int setup(void)
 {
-	vm = boot(KT_GUEST("test-loop"), "s", &img);
+	vm = kt_boot(KT_GUEST("test-loop"), "s", &img);
 	return vm ? 0 : 1;
 }
 
@@ -149,7 +137,7 @@ static void test_singlestep_count_and_tf(void)
 static void test_step_through_handler(void)
 {
 	struct elf_image pimg;
-	struct vm *p = boot(KT_GUEST("test-probe"), "", &pimg);
+	struct vm *p = kt_boot(KT_GUEST("test-probe"), "", &pimg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	struct vm_exit e;
 	for (int tags = 0; tags < 3;) {                /* READY, tag 1, tag 3, tag 2 */
@@ -233,7 +221,7 @@ static bool r3_boot(struct r3 *g)
 	struct vm_exit e;
 
 	memset(g, 0, sizeof(*g));
-	g->vm = boot(KT_GUEST("test-ring3"), "", &g->img);
+	g->vm = kt_boot(KT_GUEST("test-ring3"), "", &g->img);
 	if (!g->vm)
 		return false;
 	e = r3_run(g);

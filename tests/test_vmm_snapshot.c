@@ -24,21 +24,9 @@ static double now_us(void)
 	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
-static struct vm *boot(const char *guest, const char *cmdline, struct elf_image *im)
-{
-	struct vm_config cfg = { 0 };
-	struct vm *v = vm__create(&cfg);
-	if (!v || elf__load(v, guest, im) || vm__boot_long_mode(v, im->entry, cmdline)) {
-		fprintf(stderr, "boot %s: %s\n", guest, vmm__error());
-		vm__destroy(v);
-		return NULL;
-	}
-	return v;
-}
-
 static int setup(void)
 {
-	vm = boot(KT_GUEST("test-loop"), "d", &img);
+	vm = kt_boot(KT_GUEST("test-loop"), "d", &img);
 	return vm ? 0 : 1;
 }
 
@@ -245,7 +233,7 @@ static void test_switch_snapshots(void)
 static void test_pending_events(void)
 {
 	struct elf_image pimg;
-	struct vm *p = boot(KT_GUEST("test-probe"), "", &pimg);
+	struct vm *p = kt_boot(KT_GUEST("test-probe"), "", &pimg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	struct vm_exit e;
 	do
@@ -326,7 +314,7 @@ static double bench_restore(uint64_t pages, int iters)
 static void test_costs(void)
 {
 	struct elf_image bimg;
-	struct vm *b = boot(KT_GUEST("test-loop"), "b", &bimg);
+	struct vm *b = kt_boot(KT_GUEST("test-loop"), "b", &bimg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	struct vm_exit e;
 	vcpu__run(b, &e, 0);

@@ -30,3 +30,17 @@ int kt_main(const struct kt_suite *s)
 	}
 	return failed ? 1 : 0;
 }
+
+struct vm *kt_boot(const char *path, const char *cmdline, struct elf_image *img)
+{
+	struct vm_config cfg = { 0 };
+	struct vm *vm = vm__create(&cfg);
+
+	if (!vm || elf__load(vm, path, img) || vm__boot_long_mode(vm, img->entry, cmdline)) {
+		fprintf(stderr, "boot %s: %s\n", path, vmm__error());
+		if (vm)
+			vm__destroy(vm);
+		return NULL;
+	}
+	return vm;
+}

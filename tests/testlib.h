@@ -24,6 +24,12 @@ struct kt_suite {
 
 int kt_main(const struct kt_suite *suite);
 
+struct vm;
+struct elf_image;
+/* A VM with guest ELF `path` loaded and entered in long mode with `cmdline`;
+ * NULL (after printing why) on failure. */
+struct vm *kt_boot(const char *path, const char *cmdline, struct elf_image *img);
+
 /* Build-tree paths, for tests that boot guests. */
 #ifndef KINJECT_BUILD_DIR
 #error "KINJECT_BUILD_DIR must be defined by the build"
