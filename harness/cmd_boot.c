@@ -21,11 +21,7 @@ static const char boot_usage[] =
 int cmd_boot(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "scenario", required_argument, NULL, 's' },
-		{ "variant", required_argument, NULL, 'v' },
-		{ "guest", required_argument, NULL, 'g' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "max-exits", required_argument, NULL, 'x' },
+		KINJECT_GUEST_LONGOPTS,
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -35,24 +31,13 @@ int cmd_boot(int argc, char **argv)
 	uint64_t max_exits = KINJECT_BOOT_MAX_EXITS;
 	struct guest g;
 	struct verdict v;
-	char *end;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (kinject__guest_option(c, optarg, &o, &max_exits))
+			continue;
 		switch (c) {
-		case 's': o.scenario = optarg; break;
-		case 'v': o.variant = optarg; break;
-		case 'g': o.elf = optarg; break;
-		case 'm':
-			if (vm__parse_size(optarg, &o.mem_size))
-				kinject__die("--mem: expected a size like 32M or 1G, got '%s'", optarg);
-			break;
-		case 'x':
-			max_exits = strtoull(optarg, &end, 0);
-			if (*end || !*optarg)
-				kinject__die("--max-exits: expected a number, got '%s'", optarg);
-			break;
 		case 'q': o.console = NULL; break;
 		case 'c': o.cmdline_extra = optarg; break;
 		case 'h': fputs(boot_usage, stdout); return KINJECT_EXIT_PASS;

@@ -23,12 +23,8 @@ static const char map_usage[] =
 int cmd_map(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "variant", required_argument, NULL, 'v' },
-		{ "guest", required_argument, NULL, 'g' },
-		{ "scenario", required_argument, NULL, 's' },
+		KINJECT_GUEST_LONGOPTS,
 		{ "json", no_argument, NULL, 'j' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "max-exits", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -38,25 +34,14 @@ int cmd_map(int argc, char **argv)
 	struct entrymap m;
 	struct verdict v;
 	struct guest g;
-	char *end;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (kinject__guest_option(c, optarg, &o, &max_exits))
+			continue;
 		switch (c) {
-		case 'v': o.variant = optarg; break;
-		case 'g': o.elf = optarg; break;
-		case 's': o.scenario = optarg; break;
 		case 'j': json = true; break;
-		case 'm':
-			if (vm__parse_size(optarg, &o.mem_size))
-				kinject__die("--mem: expected a size like 32M or 1G, got '%s'", optarg);
-			break;
-		case 'x':
-			max_exits = strtoull(optarg, &end, 0);
-			if (*end || !*optarg)
-				kinject__die("--max-exits: expected a number, got '%s'", optarg);
-			break;
 		case 'h': fputs(map_usage, stdout); return KINJECT_EXIT_PASS;
 		default:
 			kinject__die("map: unknown option '%s' (see kinject map --help)", argv[optind - 1]);
@@ -64,8 +49,6 @@ int cmd_map(int argc, char **argv)
 	}
 	if (optind < argc)
 		kinject__die("map: unexpected argument '%s' (see kinject map --help)", argv[optind]);
-	if (o.scenario && !*o.scenario)
-		kinject__die("--scenario: empty name");
 
 	if (kvm__check())
 		kinject__die("%s", vmm__error());

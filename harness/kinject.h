@@ -74,6 +74,21 @@ const char *guest__string(struct guest *g, uint64_t va, char *buf, size_t len);
 /* "sym+0x12" for a guest address. */
 const char *guest__where(struct guest *g, uint64_t addr, char *buf, size_t len);
 
+/* ---- options every command that boots a guest shares ------------------------ */
+/* Long options --variant, --guest, --scenario, --mem, --max-exits, to put in a
+ * command's option table; kinject__guest_option() handles their codes. */
+#define KINJECT_GUEST_LONGOPTS \
+	{ "variant", required_argument, NULL, 'v' }, \
+	{ "guest", required_argument, NULL, 'g' }, \
+	{ "scenario", required_argument, NULL, 's' }, \
+	{ "mem", required_argument, NULL, 'm' }, \
+	{ "max-exits", required_argument, NULL, 'x' }
+/* True if option code `c` was one of them (stored in o / *max_exits); a bad
+ * value is a one-line error and exit 2. */
+bool kinject__guest_option(int c, const char *arg, struct guest_opts *o, uint64_t *max_exits);
+/* A number option ("--limit", "12"): the value, or a one-line error and exit 2. */
+uint64_t kinject__number(const char *option, const char *arg);
+
 /* ---- commands ---------------------------------------------------------------- */
 int cmd_boot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -64,3 +64,35 @@ const char *kinject__default_guest(const char *variant, char *buf, size_t len)
 	snprintf(buf, len, "%s/guest/kinject-%s.elf", dirname(exe), variant);
 	return buf;
 }
+
+uint64_t kinject__number(const char *option, const char *arg)
+{
+	char *end;
+	uint64_t v = strtoull(arg, &end, 0);
+
+	if (!*arg || *end || *arg == '-')
+		kinject__die("%s: expected a number, got '%s'", option, arg);
+	return v;
+}
+
+bool kinject__guest_option(int c, const char *arg, struct guest_opts *o, uint64_t *max_exits)
+{
+	switch (c) {
+	case 'v': o->variant = arg; return true;
+	case 'g': o->elf = arg; return true;
+	case 's':
+		if (!*arg)
+			kinject__die("--scenario: expected a scenario name, got an empty one");
+		o->scenario = arg;
+		return true;
+	case 'm':
+		if (vm__parse_size(arg, &o->mem_size))
+			kinject__die("--mem: expected a size like 32M or 1G, got '%s'", arg);
+		return true;
+	case 'x':
+		*max_exits = kinject__number("--max-exits", arg);
+		return true;
+	default:
+		return false;
+	}
+}
