@@ -64,7 +64,7 @@ static void parse_patch(const char *arg, struct case_patch *out)
 	    snprintf(text, sizeof(text), "kinject-case 1\nvariant x\nscenario x\npatch %s\n"
 		     "step stop at 0x1 ; inject nmi\n", arg) >= (int)sizeof(text) ||
 	    case__parse_string(text, "--patch", c) || c->npatches != 1)
-		kinject__die("--patch '%s': expected SYM+OFF=HEX (e.g. nmi_restore+8=5990)", arg);
+		kinject__die("--patch '%s': expected SYM+OFF=HEX (e.g. nmi_restore+6=415b)", arg);
 	*out = c->patches[0];
 	out->line = 0;
 	free(c);

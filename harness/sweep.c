@@ -621,12 +621,14 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 			rc = run_to(d, gates, 4, &v);
 		}
 		if (rc == -2) {
-			/* The instruction before an IRET: this host's step runs
-			 * through the IRET too (and through ring 3 after it), so
-			 * run to the IRET instead. */
+			/* SWAPGS, and the instruction before an IRET: this host's
+			 * single-step does not stop after them (it runs on through
+			 * the IRET, ring 3, the next entry), so run to the next
+			 * instruction with a breakpoint instead. */
 			const struct insn *in = analysis__at(d->code, r->rip), *nx;
 			uint64_t next = in ? in->addr + in->size : 0;
-			if (in && (nx = analysis__at(d->code, next)) && (nx->flags & INSN_IRET))
+			if (in && ((in->flags & INSN_SWAPGS) ||
+				   ((nx = analysis__at(d->code, next)) && (nx->flags & INSN_IRET))))
 				rc = run_to(d, &next, 1, &v);
 		}
 		if (rc == -1) {
