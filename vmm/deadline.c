@@ -25,7 +25,6 @@
 
 /* The kvm_run this thread is inside vcpu__run for, NULL outside. */
 static __thread struct kvm_run *volatile running;
-static __thread pid_t this_tid;
 
 static void on_deadline(int sig)
 {
@@ -36,11 +35,11 @@ static void on_deadline(int sig)
 		r->immediate_exit = 1;
 }
 
+/* Asked afresh each time (only when a deadline is armed, not per exit): a
+ * cached thread id goes stale in a child after fork(). */
 static pid_t tid(void)
 {
-	if (!this_tid)
-		this_tid = gettid();
-	return this_tid;
+	return gettid();
 }
 
 static uint64_t mono_ns(void)
