@@ -183,6 +183,7 @@ int cmd_sweep(int argc, char **argv)
 	o.log = quiet ? NULL : json ? stderr : stdout;
 	o.progress = isatty(STDERR_FILENO) && !quiet;
 
+	guest__host_options();   /* probe the host once, before any fork */
 	if (sweep__run(&o, &t))
 		kinject__die("sweep: %s", vmm__error());
 	return sweep__exit_code(&t);

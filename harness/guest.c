@@ -14,7 +14,7 @@
  * and its scenarios say what they skipped.  Warned about once, on stderr, so
  * the console stays identical from run to run.
  */
-static const char *host_quirk_options(void)
+const char *guest__host_options(void)
 {
 	static const struct {
 		enum quirk q;
@@ -62,7 +62,7 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 	elf__free(&g->img);
 
 	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s%s", scenario,
-		     host_quirk_options(),
+		     guest__host_options(),
 		     o->cmdline_extra ? " " : "", o->cmdline_extra ? o->cmdline_extra : "")
 	    >= (int)sizeof(cmdline))
 		return vmm__fail("guest command line longer than %d bytes", KINJECT_CMDLINE_MAX - 1);

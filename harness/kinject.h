@@ -59,6 +59,10 @@ struct guest {
 	bool announce;
 	unsigned scenarios_failed;
 };
+/* The guest command-line options for what this host's KVM cannot do, found
+ * by probing it once per process (warned about on stderr then).  Commands
+ * that fork call it first, so the children inherit the answer. */
+const char *guest__host_options(void);
 /* Create the VM, load the ELF, enter it. -1 with vmm__error() on failure. */
 int guest__boot(struct guest *g, const struct guest_opts *o);
 void guest__destroy(struct guest *g);

@@ -97,7 +97,7 @@ static void expect_killed(enum mutant_class cls, const char *what, const char *s
 {
 	struct mutant_result r;
 	const struct mutant *m = NULL;
-	char msg[512];
+	char msg[1024];
 
 	for (size_t i = 0; i < set.n && !m; i++)
 		if (set.m[i].cls == cls && (!what || strstr(set.m[i].what, what)) &&
