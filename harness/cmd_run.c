@@ -9,7 +9,8 @@
 #include "mutate.h"
 
 static const char run_usage[] =
-	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--patch WHERE=HEX]... [--verbose] CASE...\n"
+	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--tail N] [--patch WHERE=HEX]...\n"
+	"                   [--verbose] CASE...\n"
 	"Replays each case file (docs/case-format.md) and judges it with the oracles\n"
 	"(docs/oracles.md).  One line per case, PASS|FAIL|SKIP|ERROR, findings below.\n"
 	"  --twice      run each case twice and compare final states (determinism oracle)\n"
@@ -17,6 +18,8 @@ static const char run_usage[] =
 	"               resume, with the trace oracles too (cases saying 'mode fast' excepted)\n"
 	"  --guest ELF  use this guest ELF instead of the built one of the case's variant\n"
 	"  --budget N   exit budget per case run (default: the case's, else 8x the scenario)\n"
+	"  --tail N     end each run N exits after every interrupted context resumed, not at\n"
+	"               the guest's verdict: faster, but later damage goes unseen\n"
 	"  --patch WHERE=HEX  add this code patch to every case (repeatable; case syntax)\n"
 	"  --verbose    print oracle notes and the cost of each case\n"
 	"exit: 0 all pass, 1 any fail, 2 usage, parse or setup error, 3 all skipped\n";
@@ -74,6 +77,7 @@ int cmd_run(int argc, char **argv)
 		{ "trace", no_argument, NULL, 'T' },
 		{ "guest", required_argument, NULL, 'g' },
 		{ "budget", required_argument, NULL, 'b' },
+		{ "tail", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "patch", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -99,6 +103,11 @@ int cmd_run(int argc, char **argv)
 			o.budget_exits = strtoull(optarg, &end, 0);
 			if (*end || !*optarg || !o.budget_exits)
 				kinject__die("--budget: expected a positive number, got '%s'", optarg);
+			break;
+		case 'L':
+			o.tail_exits = strtoull(optarg, &end, 0);
+			if (*end || !*optarg || *optarg == '-' || !o.tail_exits)
+				kinject__die("--tail: expected a positive number, got '%s'", optarg);
 			break;
 		case 'v': verbose = true; break;
 		case 'p':

@@ -11,7 +11,8 @@ static const char sweep_usage[] =
 	"usage: kinject sweep [--variant V] [--scenario S[,S...]] [--events LIST] [--trace]\n"
 	"                     [--jobs N] [--json] [--junit FILE] [--out DIR] [--no-out]\n"
 	"                     [--limit N] [--hits N] [--guest ELF] [--patch SYM+OFF=HEX ...]\n"
-	"                     [--run-impossible] [--max-steps N] [--case-timeout SEC] [--quiet]\n"
+	"                     [--run-impossible] [--max-steps N] [--case-timeout SEC] [--tail N]\n"
+	"                     [--quiet]\n"
 	"Stops the guest at every instruction boundary of its entry/exit text that a driver\n"
 	"reaches, injects each event there and judges the outcome (docs/sweep.md).\n"
 	"  --variant V       guest entry variant (default linux64)\n"
@@ -32,6 +33,8 @@ static const char sweep_usage[] =
 	"  --run-impossible  run cases the plan knows are impossible through the engine too\n"
 	"  --max-steps N     single-steps per driver when planning\n"
 	"  --case-timeout S  kill a worker silent for S seconds (default 120)\n"
+	"  --tail N          end each case N exits after its contexts resumed, not at the\n"
+	"                    guest's verdict: faster, but later damage goes unseen\n"
 	"  --quiet           no plan notes, no summary table\n"
 	"exit: 0 no failure, 1 failures, errors or a scenario failing without injection,\n"
 	"      2 usage or setup error\n";
@@ -89,6 +92,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "run-impossible", no_argument, NULL, 'I' },
 		{ "max-steps", required_argument, NULL, 'M' },
 		{ "case-timeout", required_argument, NULL, 'C' },
+		{ "tail", required_argument, NULL, 'L' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -139,6 +143,7 @@ int cmd_sweep(int argc, char **argv)
 		case 'I': o.run_impossible = true; break;
 		case 'M': o.max_steps = number("--max-steps", optarg, 1, UINT32_MAX); break;
 		case 'C': o.case_timeout_s = (unsigned)number("--case-timeout", optarg, 1, 86400); break;
+		case 'L': o.tail_exits = number("--tail", optarg, 1, UINT32_MAX); break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(sweep_usage, stdout); return KINJECT_EXIT_PASS;
 		default:

@@ -14,9 +14,10 @@
  * breakpoint at its stop address, count the arrivals whose predicates hold,
  * capture the interrupted state, check that the event can be delivered now
  * (unless forced), inject; then watch the outcome with the four hardware
- * breakpoints (see engine.c for the slot plan) up to the guest's verdict,
- * feeding the oracles.  Errors of the host or the case are ERROR verdicts;
- * whatever the guest does (crash, hang, oops) is judged, never fatal.
+ * breakpoints (see engine.c for the slot plan) up to the guest's verdict
+ * (in tail mode: a few exits past the last resume), feeding the oracles.
+ * Errors of the host or the case are ERROR verdicts; whatever the guest
+ * does (crash, hang, oops) is judged, never fatal.
  */
 #ifndef KINJECT_ENGINE_H
 #define KINJECT_ENGINE_H
@@ -67,7 +68,8 @@ struct case_result {
 	size_t dropped;                   /* findings beyond ENGINE_MAX_FINDINGS */
 	struct finding findings[ENGINE_MAX_FINDINGS];
 	unsigned steps_done;              /* events injected */
-	uint64_t digest;                  /* vm__digest() at the end of the run */
+	uint64_t digest;                  /* vm__digest() at the end of the run (0 in
+					   * tail mode without twice) */
 	uint64_t exits;                   /* KVM exits, all runs of the case */
 	uint64_t usec;                    /* wall time, all runs of the case */
 	unsigned runs;                    /* 1, or 2 with determinism */
@@ -99,6 +101,12 @@ struct engine_opts {
 	bool twice;                       /* run every case twice (determinism) */
 	bool trace;                       /* single-step and run the trace oracles */
 	uint64_t budget_exits;            /* 0: case budget, else the default */
+	/* Tail mode (opt-in): end a run this many exits after every
+	 * interrupted context resumed, instead of at the guest's verdict.
+	 * Damage that shows only later in the run goes unseen (the fatal
+	 * oracle judges nothing then); a context that never resumes still
+	 * runs to the verdict.  0: every run goes to the verdict. */
+	uint64_t tail_exits;
 	FILE *debug;                      /* oracle notes ("does not apply"), or NULL */
 	/* Trace mode. */
 	uint64_t budget_steps;            /* 0: the case's, else ENGINE_DEFAULT_STEPS */

@@ -1284,7 +1284,8 @@ static int worker_child(void *arg, int fd)
 {
 	const struct worker_arg *a = arg;
 	const struct plan *p = a->p;
-	struct engine_opts eo = { .elf = p->o->elf, .trace = p->o->trace };
+	struct engine_opts eo = { .elf = p->o->elf, .trace = p->o->trace,
+				  .tail_exits = p->o->tail_exits };
 	struct session *sess = NULL;
 	long sess_scen = -1;
 	char sess_err[480] = "";

@@ -63,6 +63,7 @@ struct sweep_opts {
 	bool run_impossible;               /* run cases known impossible through the engine too */
 	uint64_t max_steps;                /* discovery: single-steps per driver (0: default) */
 	unsigned case_timeout_s;           /* a worker silent this long is killed (0: default) */
+	uint64_t tail_exits;               /* engine tail mode (engine_opts), 0: to the verdict */
 	const char *out_dir;               /* failure case files (NULL: none written) */
 	FILE *json;                        /* JSON lines, or NULL */
 	const char *junit;                 /* JUnit XML file, or NULL */

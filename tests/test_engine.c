@@ -173,6 +173,48 @@ static void test_mutant_preempt(void)
 	engine__close(s);
 }
 
+/* Tail mode (opt-in): the clean case ends soon after the NMI's context
+ * resumed, far cheaper than the full run, and still passes; a mutant on
+ * the return path is still caught inside the tail. */
+static void test_tail_mode(void)
+{
+	static const char mutant[] =
+		"kinject-case 1\n"
+		"variant linux64\n"
+		"scenario kthreads\n"
+		"patch retint_kernel_preempt+7=0f1f440000\n"
+		"step stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd\n"
+		"expect fail preempt\n";
+	struct engine_opts o = { .elf = GUEST, .tail_exits = 100 };
+	struct case_result full, tail;
+	struct kcase c;
+	struct session *s;
+
+	CU_ASSERT_FATAL(parse(clean_case, &c) == 0);
+	CU_ASSERT(engine__run_case(clean, &c, &full) == 0);
+	s = engine__open(&o, &c);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &tail) == 0);
+	if (tail.verdict != VERDICT_PASS || tail.nfindings)
+		print_findings(&tail);
+	CU_ASSERT_EQUAL(tail.verdict, VERDICT_PASS);
+	CU_ASSERT_EQUAL(tail.nfindings, 0);
+	if (!(tail.exits * 4 < full.exits))
+		printf("\n  tail run took %llu exits, the full run %llu: expected far fewer\n",
+		       (unsigned long long)tail.exits, (unsigned long long)full.exits);
+	CU_ASSERT(tail.exits * 4 < full.exits);
+	engine__close(s);
+
+	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
+	s = engine__open(&o, &c);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &tail) == 0);
+	if (!fired(&tail, "preempt"))
+		print_findings(&tail);
+	CU_ASSERT(fired(&tail, "preempt"));
+	engine__close(s);
+}
+
 static void test_unreachable_skips(void)
 {
 	static const char text[] =
@@ -275,6 +317,7 @@ static CU_TestInfo tests[] = {
 	{ "mutant exit path: transparency fires", test_mutant_transparency },
 	{ "mutant entry path: frame fires", test_mutant_frame },
 	{ "mutant preemption branch: preempt fires", test_mutant_preempt },
+	{ "tail mode: cheaper, clean still passes, mutant still caught", test_tail_mode },
 	{ "unreachable stop: SKIP", test_unreachable_skips },
 	{ "impossible injection without force: SKIP with the reason", test_impossible_skips },
 	{ "nested steps: IRQ in the NMI handler", test_nested },
