@@ -219,8 +219,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		kinject__die("bench: unexpected argument '%s'", argv[optind]);
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 
 	floor_us = bench_exit_round_trip(n);
 	printf("kinject bench (%u iterations per figure)\n", n);

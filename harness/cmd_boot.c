@@ -48,8 +48,7 @@ int cmd_boot(int argc, char **argv)
 	if (optind < argc)
 		kinject__die("boot: unexpected argument '%s' (see kinject boot --help)", argv[optind]);
 
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 	if (guest__boot(&g, &o))
 		kinject__die("%s", vmm__error());
 	guest__run_to_verdict(&g, &v, max_exits);

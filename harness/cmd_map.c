@@ -50,8 +50,7 @@ int cmd_map(int argc, char **argv)
 	if (optind < argc)
 		kinject__die("map: unexpected argument '%s' (see kinject map --help)", argv[optind]);
 
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 	if (guest__boot(&g, &o))
 		kinject__die("%s", vmm__error());
 	if (!guest__run_to_ready(&g, &v, max_exits)) {

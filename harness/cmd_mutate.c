@@ -118,8 +118,7 @@ int cmd_mutate(int argc, char **argv)
 	}
 	if (verbose)
 		mo.log = stderr;
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 
 	if (mutate__generate_guest(mo.elf, mo.variant, &set))
 		kinject__die("mutate: %s", vmm__error());

@@ -144,8 +144,7 @@ int cmd_run(int argc, char **argv)
 			cases[i].patches[cases[i].npatches++] = extra[k];
 		}
 	}
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 
 	for (int i = 0; i < ncases; i++) {
 		struct kcase *c = &cases[i];

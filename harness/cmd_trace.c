@@ -121,8 +121,7 @@ int cmd_trace(int argc, char **argv)
 	if (c.mode == CASE_MODE_FAST)
 		kinject__die("%s: the case says 'mode fast'; trace needs single-stepping "
 			     "(remove the line or use kinject run)", argv[optind]);
-	if (kvm__check())
-		kinject__die("%s", vmm__error());
+	kinject__need_kvm();
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		kinject__die("trace: out of memory");

@@ -37,6 +37,10 @@ void verdict__set(struct verdict *v, enum verdict_kind k, const char *what,
 /* Fatal errors of the command line (not of the guest): one line, exit 2. */
 void __attribute__((noreturn, format(printf, 1, 2))) kinject__die(const char *fmt, ...);
 
+/* /dev/kvm usable with every capability kinject relies on, or one line
+ * saying which is missing and how to fix it, and exit 2. */
+void kinject__need_kvm(void);
+
 /* The guest ELF built next to this kinject binary for `variant`. */
 const char *kinject__default_guest(const char *variant, char *buf, size_t len);
 

@@ -96,3 +96,9 @@ bool kinject__guest_option(int c, const char *arg, struct guest_opts *o, uint64_
 		return false;
 	}
 }
+
+void kinject__need_kvm(void)
+{
+	if (kvm__check())
+		kinject__die("%s", vmm__error());
+}
