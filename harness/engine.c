@@ -736,24 +736,17 @@ static const struct insn *decode_at(struct run *R, uint64_t rip)
 	return out;
 }
 
-/* The handler address of an IDT vector (0 if unreadable or not present). */
+/* The handler address of an IDT vector (0 if unreadable or not present):
+ * through the current CR3, or the kernel's when the current one does not
+ * map the IDT. */
 static uint64_t idt_gate(struct run *R, unsigned vector)
 {
-	struct vm *vm = R->s->g.vm;
-	const struct kvm_sregs *sr = vcpu__sregs(vm);
-	uint64_t va = sr->idt.base + (uint64_t)vector * 16;
-	uint8_t g[16];
+	struct idt_gate g;
 
-	if ((uint64_t)vector * 16 + 15 > sr->idt.limit)
+	if (vcpu__idt_gate(R->s->g.vm, 0, vector, &g) &&
+	    vcpu__idt_gate(R->s->g.vm, R->s->g.layout.kernel_cr3, vector, &g))
 		return 0;
-	if (vm__read_gva(vm, 0, va, g, sizeof(g)) &&
-	    vm__read_gva(vm, R->s->g.layout.kernel_cr3, va, g, sizeof(g)))
-		return 0;
-	if (!(g[5] & 0x80))
-		return 0;
-	return (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24 |
-	       (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 |
-	       (uint64_t)g[11] << 56;
+	return g.present ? g.offset : 0;
 }
 
 static void on_breakpoint(struct run *R, const struct vm_exit *e);
@@ -1118,9 +1111,9 @@ static void finish(struct run *R)
 	R->r->steps = R->steps;
 	R->x.ended = true;
 	R->x.end_rip = vcpu__regs(vm)->rip;
-	/* The digest hashes all of RAM (~6 ms here): a tail-mode run skips it
-	 * unless the determinism oracle compares it. */
-	if (!R->s->opts.tail_exits || R->s->opts.twice)
+	/* The digest hashes all of RAM (~6 ms here); only the determinism
+	 * oracle reads it, and only with --twice. */
+	if (R->s->opts.twice)
 		R->x.digest = R->r->digest = vm__digest(vm);
 	trace_line(R, "end: %s (%s), digest 0x%016llx in %llu us", verdict__name(R->end.kind),
 		   R->end.what, (unsigned long long)R->x.digest,

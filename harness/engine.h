@@ -68,8 +68,8 @@ struct case_result {
 	size_t dropped;                   /* findings beyond ENGINE_MAX_FINDINGS */
 	struct finding findings[ENGINE_MAX_FINDINGS];
 	unsigned steps_done;              /* events injected */
-	uint64_t digest;                  /* vm__digest() at the end of the run (0 in
-					   * tail mode without twice) */
+	uint64_t digest;                  /* vm__digest() at the end of the run; only
+					   * with opts.twice (0 otherwise) */
 	uint64_t exits;                   /* KVM exits, all runs of the case */
 	uint64_t usec;                    /* wall time, all runs of the case */
 	unsigned runs;                    /* 1, or 2 with determinism */

@@ -1279,18 +1279,18 @@ static int find_entries(struct emb *b, const struct kvm_sregs *s)
 	if (ngates && vm__read_gva(b->g->vm, 0, s->idt.base, idt, ngates * 16))
 		return vmm__fail("IDT at 0x%llx unreadable: %s", (unsigned long long)s->idt.base, vmm__error());
 	for (size_t v = 0; v < ngates; v++) {
-		const uint8_t *g = idt + 16 * v;
-		unsigned type = g[5] & 0xf;
 		struct entrymap_entry e = { .kind = ENTRYMAP_IDT, .vector = (int)v };
+		struct idt_gate g;
+		unsigned type;
 
-		if (!(g[5] & 0x80))
+		idt_gate__decode(idt + 16 * v, &g);
+		if (!g.present)
 			continue;
 		m->idt_present++;
-		e.addr = (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24 |
-			 (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 |
-			 (uint64_t)g[11] << 56;
-		e.ist = g[4] & 7;
-		e.dpl = (g[5] >> 5) & 3;
+		type = g.type;
+		e.addr = g.offset;
+		e.ist = g.ist;
+		e.dpl = g.dpl;
 		e.trap_gate = type == 0xf;
 		if (type != 0xe && type != 0xf) {
 			add_note(m, e.addr, "IDT vector 0x%02zx: gate type 0x%x is not a 64-bit interrupt/trap gate",

@@ -403,18 +403,14 @@ static void driver_unusable(struct plan_driver *drv, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The handler address of IDT vector v (its gate's offset). */
+/* The handler address of IDT vector v (0 if unreadable or not present). */
 static uint64_t idt_gate(struct disc *d, unsigned v)
 {
-	const struct kvm_sregs *sr = vcpu__sregs(d->g.vm);
-	uint8_t g[16];
+	struct idt_gate g;
 
-	if (16 * v + 15 > sr->idt.limit ||
-	    vm__read_gva(d->g.vm, d->g.layout.kernel_cr3, sr->idt.base + 16 * v, g, sizeof(g)))
+	if (vcpu__idt_gate(d->g.vm, d->g.layout.kernel_cr3, v, &g))
 		return 0;
-	return (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24 |
-	       (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 |
-	       (uint64_t)g[11] << 56;
+	return g.present ? g.offset : 0;
 }
 
 /* What the trace knows is queued in the VMM: IRQs it holds (the driver's,

@@ -146,19 +146,12 @@ static bool fix_memory(struct vm *vm)
 	return any;
 }
 
-/* The offset of IDT gate `vec` (64-bit gates, 16 bytes); 0 if unusable. */
+/* The handler of IDT gate `vec`; 0 if unreadable or not present. */
 static uint64_t gate_offset(struct vm *vm, unsigned vec)
 {
-	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	uint8_t g[16];
+	struct idt_gate g;
 
-	if (s->idt.limit < vec * 16 + 15 || vm__read_gva(vm, 0, s->idt.base + vec * 16, g, 16))
-		return 0;
-	if (!(g[5] & 0x80))                       /* not present */
-		return 0;
-	return (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24 |
-	       (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 | (uint64_t)g[10] << 48 |
-	       (uint64_t)g[11] << 56;
+	return vcpu__idt_gate(vm, 0, vec, &g) == 0 && g.present ? g.offset : 0;
 }
 
 static void read_gates(struct vm *vm)

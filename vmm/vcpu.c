@@ -104,3 +104,28 @@ int vcpu__cpl(struct vm *vm)
 {
 	return vm->run->s.regs.sregs.ss.dpl;
 }
+
+void idt_gate__decode(const uint8_t raw[16], struct idt_gate *g)
+{
+	g->offset = (uint64_t)raw[0] | (uint64_t)raw[1] << 8 | (uint64_t)raw[6] << 16 |
+		    (uint64_t)raw[7] << 24 | (uint64_t)raw[8] << 32 | (uint64_t)raw[9] << 40 |
+		    (uint64_t)raw[10] << 48 | (uint64_t)raw[11] << 56;
+	g->selector = raw[2] | raw[3] << 8;
+	g->ist = raw[4] & 7;
+	g->type = raw[5] & 0xf;
+	g->dpl = (raw[5] >> 5) & 3;
+	g->present = raw[5] & 0x80;
+}
+
+int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate *g)
+{
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	uint8_t raw[16];
+
+	if ((uint64_t)vector * 16 + 15 > s->idt.limit)
+		return vmm__fail("IDT vector %u: past the IDT limit 0x%x", vector, s->idt.limit);
+	if (vm__read_gva(vm, cr3, s->idt.base + (uint64_t)vector * 16, raw, sizeof(raw)))
+		return -1;
+	idt_gate__decode(raw, g);
+	return 0;
+}

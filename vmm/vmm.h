@@ -170,6 +170,18 @@ int vcpu__get_msrs(struct vm *vm, const uint32_t *idx, uint64_t *val, int n);
 int vcpu__set_msrs(struct vm *vm, const uint32_t *idx, const uint64_t *val, int n);
 /* CPL from SS.DPL. */
 int vcpu__cpl(struct vm *vm);
+/* A 64-bit IDT gate (16 bytes). */
+struct idt_gate {
+	uint64_t offset;              /* the handler's address */
+	unsigned selector, ist, type, dpl;
+	bool present;
+};
+/* Decodes the 16 raw bytes of a 64-bit IDT gate. */
+void idt_gate__decode(const uint8_t raw[16], struct idt_gate *g);
+/* Reads and decodes gate `vector` of the vCPU's IDT (IDTR from sregs)
+ * through page tables `cr3` (0: the current CR3).  -1 when the vector is
+ * past the IDT limit or the gate cannot be read. */
+int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate *g);
 
 /* ---- snapshot.c: the whole machine --------------------------------------- */
 /* Takes GPRs, sregs, vCPU events, debug registers, XSAVE/XCRs, the MSRs the
