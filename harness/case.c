@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <kinject/abi.h>
 #include "case.h"
 
 #define CASE_MAX_WORDS     64
@@ -210,7 +211,10 @@ static bool is_sym_char(char ch)
 	return isalnum((unsigned char)ch) || ch == '_' || ch == '.' || ch == '$' || ch == '@';
 }
 
-/* "sym", "sym+OFF", "sym-OFF" or an address: the syntax sym__resolve() takes. */
+#define CASE_USER_PREFIX "user:"
+
+/* "sym", "sym+OFF", "sym-OFF" or an address: the syntax sym__resolve() takes;
+ * from version 2 also "user:" before a symbol. */
 static bool where_ok(const char *s)
 {
 	uint64_t v;
@@ -218,7 +222,9 @@ static bool where_ok(const char *s)
 
 	if (!s || !*s || strlen(s) >= CASE_WHERE_MAX)
 		return false;
-	if (isdigit((unsigned char)s[0]))
+	if (!strncmp(s, CASE_USER_PREFIX, strlen(CASE_USER_PREFIX)))
+		s += strlen(CASE_USER_PREFIX);    /* a ring-3 label: a symbol follows */
+	else if (isdigit((unsigned char)s[0]))
 		return parse_u64(s, &v);
 	if (!is_sym_start(s[0]))
 		return false;
@@ -282,6 +288,9 @@ static int parse_state(struct parser *p, struct case_state *st)
 	p->pos++;
 	if (p->pos >= p->nw || !strcmp(p->w[p->pos], ";") || !where_ok(p->w[p->pos]))
 		return perr(p, "expected a symbol, symbol+offset or address, got %s", GOT(p->pos));
+	if (p->c->version < 2 && !strncmp(p->w[p->pos], CASE_USER_PREFIX, strlen(CASE_USER_PREFIX)))
+		return perr(p, "expected 'kinject-case 2' for a %s address, got version %u",
+			    CASE_USER_PREFIX, p->c->version);
 	snprintf(st->where, sizeof(st->where), "%s", p->w[p->pos++]);
 
 	while (p->pos < p->nw && strcmp(p->w[p->pos], ";")) {
@@ -484,6 +493,9 @@ static int parse_patch(struct parser *p)
 	where[eq - w] = '\0';
 	if (!where_ok(where))
 		return perr(p, "expected a symbol, symbol+offset or address before '=', got '%s'", where);
+	if (p->c->version < 2 && !strncmp(where, CASE_USER_PREFIX, strlen(CASE_USER_PREFIX)))
+		return perr(p, "expected 'kinject-case 2' for a %s address, got version %u",
+			    CASE_USER_PREFIX, p->c->version);
 	hex = eq + 1;
 	hlen = strlen(hex);
 	if (!hlen || hlen % 2 || hlen / 2 > CASE_MAX_PATCH_BYTES)
@@ -653,8 +665,9 @@ static int parse_line(struct parser *p, char *line, bool *have_version)
 			return perr(p, "expected 'kinject-case %d' as the first line, got %s", CASE_VERSION, GOT(0));
 		if (p->nw < 2 || !parse_u64(p->w[1], &v))
 			return perr(p, "expected a format version after 'kinject-case', got %s", GOT(1));
-		if (v != CASE_VERSION)
-			return perr(p, "expected kinject-case version %d, got %s", CASE_VERSION, GOT(1));
+		if (v < CASE_VERSION_MIN || v > CASE_VERSION)
+			return perr(p, "expected kinject-case version %d to %d, got %s",
+				    CASE_VERSION_MIN, CASE_VERSION, GOT(1));
 		p->c->version = (unsigned)v;
 		p->pos = 2;
 		*have_version = true;
@@ -850,7 +863,7 @@ static void write_raw(FILE *f, const struct kcase *c)
 {
 	char line[512];
 
-	fprintf(f, "kinject-case %u\n", CASE_VERSION);
+	fprintf(f, "kinject-case %u\n", c->version ? c->version : CASE_VERSION);
 	if (c->title[0])
 		fprintf(f, "title    %s\n", c->title);
 	fprintf(f, "variant  %s\n", c->variant);
@@ -942,30 +955,48 @@ int case__write(FILE *f, const struct kcase *c)
 
 /* ---- use ------------------------------------------------------------------------ */
 
-int case__resolve(struct kcase *c, const struct symtab *t)
+int case__resolve_where(const struct symtab *t, const char *where, uint64_t *addr)
+{
+	const struct symbol *start, *end;
+	size_t n = strlen(CASE_USER_PREFIX);
+
+	if (strncmp(where, CASE_USER_PREFIX, n))
+		return sym__resolve(t, where, addr);
+	start = sym__find(t, "__user_text_start");
+	end = sym__find(t, "__user_text_end");
+	if (!start || !end)
+		return vmm__fail("the guest has no __user_text_start/__user_text_end symbols for %s", where);
+	if (sym__resolve(t, where + n, addr))
+		return -1;
+	if (*addr < start->addr || *addr >= end->addr)
+		return vmm__fail("%s is not in the guest's .user.text", where + n);
+	*addr = KINJECT_USER_TEXT_VA + (*addr - start->addr);
+	return 0;
+}
+
+static int resolve_one(const struct kcase *c, unsigned line, const char *where,
+		       const struct symtab *t, uint64_t *addr)
 {
 	char why[256];
 
+	if (case__resolve_where(t, where, addr)) {
+		snprintf(why, sizeof(why), "%s", vmm__error());
+		return vmm__fail("%s:%u: expected a symbol or address of the guest, got '%s' (%s)",
+				 c->name, line, where, why);
+	}
+	return 0;
+}
+
+int case__resolve(struct kcase *c, const struct symtab *t)
+{
 	if (!c || !t)
 		return vmm__fail("case: nothing to resolve");
-	for (size_t i = 0; i < c->npatches; i++) {
-		struct case_patch *pt = &c->patches[i];
-
-		if (sym__resolve(t, pt->where, &pt->addr)) {
-			snprintf(why, sizeof(why), "%s", vmm__error());
-			return vmm__fail("%s:%u: expected a symbol or address of the guest, got '%s' (%s)",
-					 c->name, pt->line, pt->where, why);
-		}
-	}
-	for (size_t i = 0; i < c->nsteps; i++) {
-		struct case_step *s = &c->steps[i];
-
-		if (sym__resolve(t, s->stop.where, &s->stop.addr)) {
-			snprintf(why, sizeof(why), "%s", vmm__error());
-			return vmm__fail("%s:%u: expected a symbol or address of the guest, got '%s' (%s)",
-					 c->name, s->line, s->stop.where, why);
-		}
-	}
+	for (size_t i = 0; i < c->npatches; i++)
+		if (resolve_one(c, c->patches[i].line, c->patches[i].where, t, &c->patches[i].addr))
+			return -1;
+	for (size_t i = 0; i < c->nsteps; i++)
+		if (resolve_one(c, c->steps[i].line, c->steps[i].stop.where, t, &c->steps[i].stop.addr))
+			return -1;
 	return 0;
 }
 

@@ -23,7 +23,8 @@
 #include <stdio.h>
 #include "vmm.h"
 
-#define CASE_VERSION          1     /* the version this code reads and writes */
+#define CASE_VERSION          2     /* the newest version this code reads and writes */
+#define CASE_VERSION_MIN      1     /* the oldest it still reads */
 #define CASE_MAX_STEPS        8
 #define CASE_MAX_PATCHES      32
 #define CASE_MAX_PATCH_BYTES  32
@@ -126,6 +127,10 @@ bool case__equal(const struct kcase *a, const struct kcase *b);
 /* Resolve every step's and patch's symbol expression with the guest's
  * symbol table.  Errors name the case file and line. */
 int case__resolve(struct kcase *c, const struct symtab *t);
+/* One stop/patch address: "sym", "sym+OFF", an address, or (version 2)
+ * "user:sym+OFF" for a ring-3 label at its user address
+ * (KINJECT_USER_TEXT_VA + (sym - __user_text_start), guest ABI). */
+int case__resolve_where(const struct symtab *t, const char *where, uint64_t *addr);
 
 /* The injection as the VMM takes it. */
 void case__to_vm_event(const struct case_event *e, struct vm_event *out);

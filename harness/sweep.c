@@ -52,14 +52,13 @@ static const char *const known_scenarios[] = {
 /* Drivers with a first step: a label of the guest the engine can stop at
  * and an event whose path through the entry code the sweep then covers.
  * Every scenario also gets the driver "own": the scenario's own events,
- * from READY.  Labels in .user.text are stopped at by their user VA
- * (USER_TEXT_VA + offset in .user.text, guest/include/guest/uapi.h): the
+ * from READY.  Labels in .user.text are stopped at by their user address
+ * (`user:LABEL`, case__resolve_where; KINJECT_USER_TEXT_VA in abi.h): the
  * loop heads of user-spin (64-bit, every GPR a known pattern, a handler
  * that counts signals and returns) and ss16 (compat mode on a 16-bit SS).
  * kthread_loop (guest/core/scenarios/kthreads.c) is an injection-tolerant
  * ring-0 loop: a #GP there is resumed, a #PF at a present address is
  * spurious. */
-#define SWEEP_USER_TEXT_VA 0x400000ULL
 static const struct {
 	const char *scenario, *label, *event;
 	bool user;                      /* label in .user.text: stop at its user VA */
@@ -830,15 +829,15 @@ static void disc_drivers(struct disc *d, struct plan_scen *s, const struct sweep
 		}
 		drv->step.stop.addr = sym->addr;
 		if (driver_defs[i].user) {
-			const struct symbol *ut = sym__find(&d->g.img.symtab, "__user_text_start");
-			if (!ut || sym->addr < ut->addr) {
-				driver_unusable(drv, "%s is not in .user.text", driver_defs[i].label);
+			/* A ring-3 label, at its user address (guest ABI). */
+			snprintf(drv->step.stop.where, sizeof(drv->step.stop.where), "user:%s",
+				 driver_defs[i].label);
+			if (case__resolve_where(&d->g.img.symtab, drv->step.stop.where,
+						&drv->step.stop.addr)) {
+				driver_unusable(drv, "%s", vmm__error());
 				drv->step.stop.addr = 0;
 				continue;
 			}
-			drv->step.stop.addr = SWEEP_USER_TEXT_VA + (sym->addr - ut->addr);
-			snprintf(drv->step.stop.where, sizeof(drv->step.stop.where), "0x%llx",
-				 (unsigned long long)drv->step.stop.addr);
 		}
 		if (driver_defs[i].cr2_at_label)
 			drv->step.inject.cr2 = sym->addr;

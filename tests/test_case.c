@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <kinject/abi.h>
 #include "testlib.h"
 #include "case.h"
 #include "vmm.h"
@@ -165,7 +166,7 @@ static void test_events(void)
 static void test_errors(void)
 {
 	static const struct { const char *text, *error; } cases[] = {
-		{ "", "e:1: expected 'kinject-case 1' as the first line, got end of file" },
+		{ "", "e:1: expected 'kinject-case 2' as the first line, got end of file" },
 		{ "kinject-case\n", "e:1: expected a format version after 'kinject-case', got end of line" },
 		{ "kinject-case 1 extra\n", "e:1: expected end of line, got 'extra'" },
 		{ "kinject-case 1\nvariant\n",
@@ -331,7 +332,7 @@ static void test_write_checks(void)
 	c->steps[0].inject.kind = VM_EVENT_NMI;
 	c->steps[0].inject.vector = 2;
 	KT_ASSERT_OK(case__to_string(c, &text));
-	CU_ASSERT_STRING_EQUAL(text, "kinject-case 1\nvariant  linux64\nscenario idle\n"
+	CU_ASSERT_STRING_EQUAL(text, "kinject-case 2\nvariant  linux64\nscenario idle\n"
 			       "step     stop at asm_exc_nmi+0x12 hit 1 ; inject nmi\nexpect   pass\n");
 	free(text);
 
@@ -375,6 +376,35 @@ static void test_resolve(void)
 		"kinject-case 1\nvariant v\nscenario s\n\nstep stop at no_such_symbol ; inject nmi\n", "r.kc", c));
 	CU_ASSERT_EQUAL(case__resolve(c, &t), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(vmm__error(), "r.kc:5: expected a symbol or address of the guest, got 'no_such_symbol'"));
+	free(c);
+}
+
+/* Version 2: `user:LABEL+OFF` is the label's ring-3 address, inside
+ * .user.text only; a version-1 file may not use it. */
+static void test_resolve_user(void)
+{
+	struct symbol syms[] = {
+		{ .addr = 0xffffffff80108000, .name = "__user_text_start", .is_func = true },
+		{ .addr = 0xffffffff80109cf4, .size = 0x80, .name = "user_spin_loop", .is_func = true },
+		{ .addr = 0xffffffff8010a000, .name = "__user_text_end" },
+		{ .addr = 0xffffffff8010b000, .size = 0x10, .name = "do_irq", .is_func = true },
+	};
+	struct symtab t = { .syms = syms, .n = 4 };
+	struct kcase *c = kc_new();
+	uint64_t a;
+
+	KT_ASSERT_OK(case__parse_string(
+		"kinject-case 2\nvariant v\nscenario s\n"
+		"step stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject nmi\n", "u.kc", c));
+	KT_ASSERT_OK(case__resolve(c, &t));
+	KT_ASSERT_EQ_U64(c->steps[0].stop.addr, KINJECT_USER_TEXT_VA + 0x1cf4 + 0x43);
+	CU_ASSERT_EQUAL(case__resolve_where(&t, "user:do_irq", &a), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(vmm__error(), "do_irq is not in the guest's .user.text"));
+	CU_ASSERT_EQUAL(case__parse_string(
+		"kinject-case 1\nvariant v\nscenario s\n"
+		"step stop at user:user_spin_loop ; inject nmi\n", "v1.kc", c), -1);
+	CU_ASSERT_STRING_EQUAL(vmm__error(),
+		"v1.kc:4: expected 'kinject-case 2' for a user: address, got version 1");
 	free(c);
 }
 
@@ -507,6 +537,7 @@ static CU_TestInfo tests[] = {
 	{ "data files: good round-trip, bad fail exactly", test_files },
 	{ "the writer refuses what would not read back", test_write_checks },
 	{ "symbols resolve with a symtab", test_resolve },
+	{ "user: addresses (version 2)", test_resolve_user },
 	{ "random mutations never crash and round-trip", test_fuzz },
 	CU_TEST_INFO_NULL,
 };

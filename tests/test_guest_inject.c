@@ -11,15 +11,15 @@
  * prove the return path, signals and sigreturn included, restored it all).
  *
  * Ring-3 labels live in .user.text at kernel-image addresses; their user
- * VA is USER_TEXT_VA + (label - __user_text_start) (docs/guest-core.md).
+ * address is `user:LABEL` as case files write it (case__resolve_where, abi.h).
  */
 #include <stdio.h>
 #include <string.h>
 #include <kinject/abi.h>
 #include "testlib.h"
 #include "kinject.h"
+#include "case.h"
 
-#define USER_TEXT_VA      0x400000ULL
 #define USER_UNMAPPED_VA  0x0dead000ULL
 #define RFLAGS_RF         (1ULL << 16)
 #define MAX_EXITS         20000000ULL
@@ -89,8 +89,11 @@ static void inject_case(const char *scenario, const char *label, bool user, enum
 
 	/* 1. Break in the loop. */
 	uint64_t at = sym(&g, label);
-	if (user)
-		at = USER_TEXT_VA + (at - sym(&g, "__user_text_start"));
+	if (user) {
+		char where[128];
+		snprintf(where, sizeof(where), "user:%s", label);
+		KT_ASSERT_OK(case__resolve_where(&g.img.symtab, where, &at));
+	}
 	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 0, at));
 	if (!run_to_bp(&g, 0, label))
 		goto out;

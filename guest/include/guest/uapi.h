@@ -12,6 +12,8 @@
 #ifndef GUEST_UAPI_H
 #define GUEST_UAPI_H
 
+#include <kinject/abi.h>
+
 #define SYS_EXIT        1   /* (status)                       no return */
 #define SYS_WRITE       2   /* (ptr, len) -> len              console */
 #define SYS_SIGACTION   3   /* (signo, handler, restorer) -> 0 */
@@ -59,7 +61,7 @@
 /* ---- User virtual-address layout ---------------------------------------- */
 /* .user.text at USER_TEXT_VA, .user.data at the same distance from it as in
  * the kernel image, so RIP-relative references keep working. */
-#define USER_TEXT_VA        0x400000
+#define USER_TEXT_VA        KINJECT_USER_TEXT_VA   /* abi.h: the harness knows it too */
 /* Per task slot: a 16 KiB stack at the top of a 64 KiB window (the rest is
  * an unmapped guard), and two data pages (FS area, GS area). */
 #define USER_STACK_BASE     0x10000000

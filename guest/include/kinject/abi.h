@@ -44,6 +44,13 @@
 #define KINJECT_BOOT_MAGIC      0x544f4f424a4e494bULL /* "KINJBOOT" */
 #define KINJECT_CMDLINE_MAX     256
 
+/* Ring-3 code: the guest maps its .user.text section (the kernel-image
+ * symbols from __user_text_start to __user_text_end) at this user virtual
+ * address, so a ring-3 label's user address is
+ * KINJECT_USER_TEXT_VA + (label - __user_text_start).  Case files name
+ * such an address as `user:LABEL+OFF`. */
+#define KINJECT_USER_TEXT_VA    0x400000
+
 /* ------------------------------------------------------------------------
  * I/O ports (guest -> VMM)
  *   console: `outb %al, $KINJECT_PORT_CONSOLE`, one byte of text.
