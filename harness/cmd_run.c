@@ -55,9 +55,7 @@ static void print_result(const struct kcase *c, const struct case_result *r, boo
 	    c->expect == CASE_EXPECT_FAIL || (r->verdict == VERDICT_FAIL && !r->nfindings))
 		printf("    %s\n", r->reason);
 	for (size_t i = 0; i < r->nfindings; i++) {
-		const struct finding *f = &r->findings[i];
-		printf("    oracle:   %s\n    where:    %s\n    expected: %s\n    actual:   %s\n",
-		       f->oracle, f->where, f->expected, f->actual);
+		finding__print(stdout, &r->findings[i], "    ");
 	}
 	if (r->dropped)
 		printf("    (%zu more findings not shown)\n", r->dropped);

@@ -150,9 +150,7 @@ int cmd_trace(int argc, char **argv)
 	if (r->verdict != VERDICT_PASS || c.expect == CASE_EXPECT_FAIL)
 		printf("    %s\n", r->reason);
 	for (size_t i = 0; i < r->nfindings; i++)
-		printf("    oracle:   %s\n    where:    %s\n    expected: %s\n    actual:   %s\n",
-		       r->findings[i].oracle, r->findings[i].where, r->findings[i].expected,
-		       r->findings[i].actual);
+		finding__print(stdout, &r->findings[i], "    ");
 	if (r->dropped)
 		printf("    (%zu more findings not shown)\n", r->dropped);
 	printf("    guest: %s (%s); %" PRIu64 " instructions stepped, %u unstepped span(s), "

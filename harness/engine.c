@@ -120,6 +120,12 @@ struct run {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+void finding__print(FILE *f, const struct finding *x, const char *prefix)
+{
+	fprintf(f, "%soracle:   %s\n%swhere:    %s\n%sexpected: %s\n%sactual:   %s\n",
+		prefix, x->oracle, prefix, x->where, prefix, x->expected, prefix, x->actual);
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec t;

@@ -42,6 +42,10 @@ struct finding {
 	char actual[ENGINE_TEXT_MAX];
 };
 
+/* Prints one finding as four lines (oracle, where, expected, actual), each
+ * starting with `prefix` (e.g. "    ", or "#   " inside a case file). */
+void finding__print(FILE *f, const struct finding *x, const char *prefix);
+
 /* The CPU state at one stop, before the step's event was injected. */
 struct engine_state {
 	struct kvm_regs regs;

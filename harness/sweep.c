@@ -1418,11 +1418,8 @@ static int write_failure(struct runner *R, size_t idx, const struct kcase *c,
 	}
 	fprintf(f, " (%zu finding%s)\n", r->nfindings + r->dropped,
 		r->nfindings + r->dropped == 1 ? "" : "s");
-	for (size_t i = 0; i < r->nfindings; i++) {
-		const struct finding *x = &r->findings[i];
-		fprintf(f, "#   %s at %s\n#     expected: %s\n#     actual:   %s\n", x->oracle,
-			x->where, x->expected, x->actual);
-	}
+	for (size_t i = 0; i < r->nfindings; i++)
+		finding__print(f, &r->findings[i], "#   ");
 	fprintf(f, "#   guest: %s: %s\n# replay: kinject run %s\n", r->guest.what,
 		r->guest.detail, path);
 	fputs(text, f);
