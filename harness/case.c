@@ -1016,3 +1016,30 @@ void case__to_vm_event(const struct case_event *e, struct vm_event *out)
 	}
 	out->force = e->force;
 }
+
+int case__parse_patch(const char *spec, struct case_patch *out)
+{
+	char text[CASE_WHERE_MAX + 2 * CASE_MAX_PATCH_BYTES + 128];
+	struct kcase *c;
+	int rc = -1;
+
+	if (strlen(spec) > CASE_WHERE_MAX + 2 * CASE_MAX_PATCH_BYTES || strchr(spec, '\n') ||
+	    strchr(spec, '#') || strchr(spec, ' '))
+		return vmm__fail("--patch: expected WHERE=HEX (e.g. irq_return_iret+0=90), got '%s'", spec);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return vmm__fail("--patch: out of memory");
+	snprintf(text, sizeof(text), "kinject-case %d\nvariant x\nscenario x\npatch %s\n"
+		 "step stop at x ; inject nmi\n", CASE_VERSION, spec);
+	if (case__parse_string(text, "--patch", c) == 0 && c->npatches == 1) {
+		*out = c->patches[0];
+		out->line = 0;
+		rc = 0;
+	} else {
+		vmm__fail("--patch: expected WHERE=HEX (e.g. irq_return_iret+0=90, 1-%d bytes), got '%s'",
+			  CASE_MAX_PATCH_BYTES, spec);
+	}
+	case__free(c);
+	free(c);
+	return rc;
+}

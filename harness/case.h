@@ -127,6 +127,10 @@ bool case__equal(const struct kcase *a, const struct kcase *b);
 /* Resolve every step's and patch's symbol expression with the guest's
  * symbol table.  Errors name the case file and line. */
 int case__resolve(struct kcase *c, const struct symtab *t);
+/* A `--patch WHERE=HEX` command-line option, parsed by the case parser
+ * itself (a one-patch case), so its syntax and errors are exactly the
+ * `patch` statement's.  0, or -1 with one line in vmm__error(). */
+int case__parse_patch(const char *spec, struct case_patch *out);
 /* One stop/patch address: "sym", "sym+OFF", an address, or (version 2)
  * "user:sym+OFF" for a ring-3 label at its user address
  * (KINJECT_USER_TEXT_VA + (sym - __user_text_start), guest ABI). */

@@ -111,7 +111,7 @@ int cmd_run(int argc, char **argv)
 		case 'p':
 			if (nextra == CASE_MAX_PATCHES)
 				kinject__die("--patch: at most %d patches", CASE_MAX_PATCHES);
-			if (mutate__parse_patch(optarg, &extra[nextra++]))
+			if (case__parse_patch(optarg, &extra[nextra++]))
 				kinject__die("%s", vmm__error());
 			break;
 		case 'h': fputs(run_usage, stdout); return KINJECT_EXIT_PASS;

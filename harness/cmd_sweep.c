@@ -54,25 +54,6 @@ static uint64_t number(const char *opt, const char *s, uint64_t min, uint64_t ma
 	return v;
 }
 
-/* A --patch argument through the case parser itself: same syntax, same
- * errors, and the written cases carry it unchanged. */
-static void parse_patch(const char *arg, struct case_patch *out)
-{
-	char text[512];
-	struct kcase *c = malloc(sizeof(*c));
-
-	if (!c)
-		kinject__die("--patch: out of memory");
-	if (strpbrk(arg, "\n#;") ||
-	    snprintf(text, sizeof(text), "kinject-case 1\nvariant x\nscenario x\npatch %s\n"
-		     "step stop at 0x1 ; inject nmi\n", arg) >= (int)sizeof(text) ||
-	    case__parse_string(text, "--patch", c) || c->npatches != 1)
-		kinject__die("--patch '%s': expected SYM+OFF=HEX (e.g. nmi_restore+6=415b)", arg);
-	*out = c->patches[0];
-	out->line = 0;
-	free(c);
-}
-
 int cmd_sweep(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -138,7 +119,8 @@ int cmd_sweep(int argc, char **argv)
 		case 'p':
 			if (o.npatches == CASE_MAX_PATCHES)
 				kinject__die("--patch: at most %d patches", CASE_MAX_PATCHES);
-			parse_patch(optarg, &o.patches[o.npatches++]);
+			if (case__parse_patch(optarg, &o.patches[o.npatches++]))
+				kinject__die("%s", vmm__error());
 			break;
 		case 'I': o.run_impossible = true; break;
 		case 'M': o.max_steps = number("--max-steps", optarg, 1, UINT32_MAX); break;

@@ -716,8 +716,8 @@ static int build_case(struct mutate_ctx *x, struct kcase *c, const char *name, c
 	char text[8192], hex[CASE_MAX_PATCH_BYTES * 2 + 1];
 	size_t p = 0;
 
-	p += snprintf(text + p, sizeof(text) - p, "kinject-case 1\ntitle %s\nvariant %s\nscenario %s\n",
-		      title, x->variant, scenario);
+	p += snprintf(text + p, sizeof(text) - p, "kinject-case %d\ntitle %s\nvariant %s\nscenario %s\n",
+		      CASE_VERSION, title, x->variant, scenario);
 	for (size_t i = 0; m && i < m->npatches && p < sizeof(text); i++) {
 		for (size_t k = 0; k < m->patches[i].len; k++)
 			snprintf(hex + 2 * k, 3, "%02x", m->patches[i].bytes[k]);
@@ -1084,31 +1084,3 @@ out:
 	free(rsteps);
 }
 
-/* `--patch WHERE=HEX` of `kinject run`: parsed by the case parser itself
- * (a one-patch case), so the syntax is exactly the `patch` statement's. */
-int mutate__parse_patch(const char *spec, struct case_patch *out)
-{
-	char text[CASE_WHERE_MAX + 2 * CASE_MAX_PATCH_BYTES + 128];
-	struct kcase *c;
-	int rc = -1;
-
-	if (strlen(spec) > CASE_WHERE_MAX + 2 * CASE_MAX_PATCH_BYTES || strchr(spec, '\n') ||
-	    strchr(spec, '#') || strchr(spec, ' '))
-		return vmm__fail("--patch: expected WHERE=HEX (e.g. irq_return_iret+0=90), got '%s'", spec);
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return vmm__fail("--patch: out of memory");
-	snprintf(text, sizeof(text), "kinject-case 1\nvariant x\nscenario x\npatch %s\n"
-		 "step stop at x ; inject nmi\n", spec);
-	if (case__parse_string(text, "--patch", c) == 0 && c->npatches == 1) {
-		*out = c->patches[0];
-		out->line = 0;
-		rc = 0;
-	} else {
-		vmm__fail("--patch: expected WHERE=HEX (e.g. irq_return_iret+0=90, 1-%d bytes), got '%s'",
-			  CASE_MAX_PATCH_BYTES, spec);
-	}
-	case__free(c);
-	free(c);
-	return rc;
-}

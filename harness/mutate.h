@@ -112,8 +112,6 @@ int mutate__control(struct mutate_ctx *x, unsigned *ran, unsigned *skipped,
  * whether the mutated code was reached at all.  Always fills `r`. */
 void mutate__run(struct mutate_ctx *x, const struct mutant *m, struct mutant_result *r);
 
-/* Parses one `--patch WHERE=HEX` (the case format's patch syntax). */
-int mutate__parse_patch(const char *spec, struct case_patch *out);
 
 /* The case template list (built-in drivers), for docs and tests. */
 size_t mutate__ndrivers(void);

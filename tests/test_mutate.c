@@ -144,12 +144,12 @@ static void test_parse_patch(void)
 {
 	struct case_patch p;
 
-	CU_ASSERT_EQUAL(mutate__parse_patch("retint_kernel+0xb=6690", &p), 0);
+	CU_ASSERT_EQUAL(case__parse_patch("retint_kernel+0xb=6690", &p), 0);
 	CU_ASSERT_EQUAL(p.len, 2);
 	CU_ASSERT_STRING_EQUAL(p.where, "retint_kernel+0xb");
-	CU_ASSERT_EQUAL(mutate__parse_patch("retint_kernel=", &p), -1);
-	CU_ASSERT_EQUAL(mutate__parse_patch("retint_kernel=6 90", &p), -1);
-	CU_ASSERT_EQUAL(mutate__parse_patch("x=1", &p), -1);
+	CU_ASSERT_EQUAL(case__parse_patch("retint_kernel=", &p), -1);
+	CU_ASSERT_EQUAL(case__parse_patch("retint_kernel=6 90", &p), -1);
+	CU_ASSERT_EQUAL(case__parse_patch("x=1", &p), -1);
 }
 
 static CU_TestInfo tests[] = {
