@@ -100,7 +100,7 @@ bool case__equal(const struct kcase *a, const struct kcase *b)
 {
 	if (a->version != b->version || strcmp(a->title, b->title) ||
 	    strcmp(a->variant, b->variant) || strcmp(a->scenario, b->scenario) ||
-	    a->npatches != b->npatches || a->nsteps != b->nsteps ||
+	    strcmp(a->guest, b->guest) || a->npatches != b->npatches || a->nsteps != b->nsteps ||
 	    a->budget_exits != b->budget_exits || a->budget_steps != b->budget_steps ||
 	    a->mode != b->mode || a->expect != b->expect || strcmp(a->oracle, b->oracle))
 		return false;
@@ -124,10 +124,10 @@ bool case__equal(const struct kcase *a, const struct kcase *b)
 /* ---- the parser ------------------------------------------------------------------ */
 
 /* Keywords that may appear once, for the duplicate check. */
-enum once { ONCE_TITLE, ONCE_VARIANT, ONCE_SCENARIO, ONCE_MODE, ONCE_EXPECT,
+enum once { ONCE_TITLE, ONCE_VARIANT, ONCE_SCENARIO, ONCE_GUEST, ONCE_MODE, ONCE_EXPECT,
 	    ONCE_BUDGET_EXITS, ONCE_BUDGET_STEPS, ONCE_N };
 static const char *const once_names[ONCE_N] = {
-	"title", "variant", "scenario", "mode", "expect", "budget exits", "budget steps",
+	"title", "variant", "scenario", "guest", "mode", "expect", "budget exits", "budget steps",
 };
 
 struct parser {
@@ -517,6 +517,54 @@ static int parse_patch(struct parser *p)
 	return 0;
 }
 
+/* Guest options the harness sets itself: the scenario, and the host quirks
+ * guest__host_options() (harness/guest.c) finds.  A case may not override
+ * them: the guest takes the last of two equal keys. */
+static const char *const guest_owned[] = { "scenario", "syscall", "int80", "ldt" };
+
+/* guest KEY=VALUE [KEY=VALUE ...], kept one space apart in c->guest. */
+static int parse_guest(struct parser *p)
+{
+	struct kcase *c = p->c;
+	char gbuf[64], key[CASE_GUEST_MAX];
+	size_t total = 0, used = 0;
+	int first = p->pos;
+
+	if (c->version < 3)
+		return perr(p, "expected 'kinject-case 3' for a 'guest' line, got version %u", c->version);
+	if (p->pos >= p->nw)
+		return perr(p, "expected KEY=VALUE after 'guest', got end of line");
+	if (p->nw - first > CASE_GUEST_MAX_OPTS)
+		return perr(p, "expected at most %d guest options, got %d", CASE_GUEST_MAX_OPTS,
+			    p->nw - first);
+	for (int i = first; i < p->nw; i++)
+		total += strlen(p->w[i]) + (i > first);
+	if (total >= CASE_GUEST_MAX)
+		return perr(p, "expected guest options of at most %d characters, got %zu",
+			    CASE_GUEST_MAX - 1, total);
+	for (; p->pos < p->nw; p->pos++) {
+		const char *w = p->w[p->pos], *eq = strchr(w, '=');
+		size_t klen = eq ? (size_t)(eq - w) : 0;
+
+		memcpy(key, w, klen);
+		key[klen] = '\0';
+		if (!eq || !name_ok(key, sizeof(key)) || !name_ok(eq + 1, CASE_GUEST_MAX))
+			return perr(p, "expected KEY=VALUE (letters, digits, '_', '-', '.'), got %s",
+				    GOT(p->pos));
+		for (size_t k = 0; k < sizeof(guest_owned) / sizeof(guest_owned[0]); k++)
+			if (!strcmp(key, guest_owned[k]))
+				return perr(p, "expected a guest option the harness does not set itself "
+					    "(scenario=, syscall=, int80=, ldt= are its own), got %s",
+					    GOT(p->pos));
+		for (int k = first; k < p->pos; k++)
+			if (!strncmp(p->w[k], w, klen + 1))
+				return perr(p, "expected each guest option once, got '%s=' again", key);
+		used += (size_t)snprintf(c->guest + used, sizeof(c->guest) - used, "%s%s",
+					 used ? " " : "", w);
+	}
+	return 0;
+}
+
 static int parse_budget(struct parser *p)
 {
 	char gbuf[64];
@@ -681,6 +729,8 @@ static int parse_line(struct parser *p, char *line, bool *have_version)
 	if (!strcmp(kw, "scenario"))
 		return once(p, ONCE_SCENARIO) ? -1 :
 		       parse_name_line(p, "scenario", p->c->scenario, sizeof(p->c->scenario));
+	if (!strcmp(kw, "guest"))
+		return once(p, ONCE_GUEST) ? -1 : parse_guest(p);
 	if (!strcmp(kw, "step"))
 		return parse_step(p);
 	if (!strcmp(kw, "patch"))
@@ -693,8 +743,8 @@ static int parse_line(struct parser *p, char *line, bool *have_version)
 		return once(p, ONCE_EXPECT) ? -1 : parse_expect(p);
 	if (!strcmp(kw, "kinject-case"))
 		return perr(p, "expected one 'kinject-case' line (the first), got another");
-	return perr(p, "expected a keyword (title, variant, scenario, patch, step, budget, mode, expect), got %s",
-		    GOT(0));
+	return perr(p, "expected a keyword (title, variant, scenario, guest, patch, step, budget, mode, "
+		    "expect), got %s", GOT(0));
 }
 
 int case__parse_string(const char *text, const char *name, struct kcase *out)
@@ -868,6 +918,8 @@ static void write_raw(FILE *f, const struct kcase *c)
 		fprintf(f, "title    %s\n", c->title);
 	fprintf(f, "variant  %s\n", c->variant);
 	fprintf(f, "scenario %s\n", c->scenario);
+	if (c->guest[0])
+		fprintf(f, "guest    %s\n", c->guest);
 	for (size_t i = 0; i < c->npatches && i < CASE_MAX_PATCHES; i++) {
 		const struct case_patch *pt = &c->patches[i];
 
@@ -1042,4 +1094,24 @@ int case__parse_patch(const char *spec, struct case_patch *out)
 	case__free(c);
 	free(c);
 	return rc;
+}
+
+int case__add_patches(struct kcase *c, const struct case_patch *p, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (c->npatches == CASE_MAX_PATCHES)
+			return vmm__fail("%s: --patch: more than %d patches", c->name, CASE_MAX_PATCHES);
+		c->patches[c->npatches++] = p[k];
+	}
+	return 0;
+}
+
+int case__parse_patch_option(const char *spec, struct case_patch *extra, size_t *n)
+{
+	if (*n == CASE_MAX_PATCHES)
+		return vmm__fail("--patch: at most %d patches", CASE_MAX_PATCHES);
+	if (case__parse_patch(spec, &extra[*n]))
+		return -1;
+	(*n)++;
+	return 0;
 }

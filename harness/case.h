@@ -2,9 +2,9 @@
 /*
  * Case files: one reproducible injection experiment as a few lines of text
  * (the format is specified in docs/case-format.md).  A case names the guest
- * variant and scenario, optional code patches, and one or more steps
- * "stop at STATE ; inject EVENT", each searched after the previous step's
- * event was injected.
+ * variant and scenario, optional guest command-line options and code
+ * patches, and one or more steps "stop at STATE ; inject EVENT", each
+ * searched after the previous step's event was injected.
  *
  * Errors: functions return 0 or -1 and leave one line in vmm__error();
  * parse errors read "FILE:LINE: expected X, got Y".  The parser never
@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include "vmm.h"
 
-#define CASE_VERSION          2     /* the newest version this code reads and writes */
+#define CASE_VERSION          3     /* the newest version this code reads and writes */
 #define CASE_VERSION_MIN      1     /* the oldest it still reads */
 #define CASE_MAX_STEPS        8
 #define CASE_MAX_PATCHES      32
@@ -33,6 +33,8 @@
 #define CASE_VARIANT_MAX      16    /* = sizeof(kinject_layout.variant) */
 #define CASE_SCENARIO_MAX     32    /* = sizeof(kinject_layout.scenario) */
 #define CASE_ORACLE_MAX       32
+#define CASE_GUEST_MAX        128   /* guest options "k=v k=v", with its NUL */
+#define CASE_GUEST_MAX_OPTS   8     /* the guest keeps 16 options, the harness sets 4 */
 #define CASE_NAME_MAX         256
 
 /* Predicates on the CPU state at a stop.  CASE_ANY: not constrained. */
@@ -89,6 +91,7 @@ struct kcase {
 	char title[CASE_TITLE_MAX];   /* "" if none */
 	char variant[CASE_VARIANT_MAX];
 	char scenario[CASE_SCENARIO_MAX];
+	char guest[CASE_GUEST_MAX];   /* version 3: guest options, one space apart; "" if none */
 	size_t npatches;
 	struct case_patch patches[CASE_MAX_PATCHES];
 	size_t nsteps;
@@ -131,6 +134,12 @@ int case__resolve(struct kcase *c, const struct symtab *t);
  * itself (a one-patch case), so its syntax and errors are exactly the
  * `patch` statement's.  0, or -1 with one line in vmm__error(). */
 int case__parse_patch(const char *spec, struct case_patch *out);
+/* One more --patch option into extra[*n] (at most CASE_MAX_PATCHES).  0, or
+ * -1 with one line in vmm__error(). */
+int case__parse_patch_option(const char *spec, struct case_patch *extra, size_t *n);
+/* Append command-line patches to a parsed case.  0, or -1 with one line
+ * naming the case file in vmm__error() when it would hold too many. */
+int case__add_patches(struct kcase *c, const struct case_patch *p, size_t n);
 /* One stop/patch address: "sym", "sym+OFF", an address, or (version 2)
  * "user:sym+OFF" for a ring-3 label at its user address
  * (KINJECT_USER_TEXT_VA + (sym - __user_text_start), guest ABI). */

@@ -109,9 +109,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'v': verbose = true; break;
 		case 'p':
-			if (nextra == CASE_MAX_PATCHES)
-				kinject__die("--patch: at most %d patches", CASE_MAX_PATCHES);
-			if (case__parse_patch(optarg, &extra[nextra++]))
+			if (case__parse_patch_option(optarg, extra, &nextra))
 				kinject__die("%s", vmm__error());
 			break;
 		case 'h': fputs(run_usage, stdout); return KINJECT_EXIT_PASS;
@@ -135,12 +133,8 @@ int cmd_run(int argc, char **argv)
 		if (cases[i].oracle[0] && !oracle__find(cases[i].oracle))
 			kinject__die("%s: expect fail: unknown oracle '%s' (known: %s)", argv[optind + i],
 				     cases[i].oracle, oracle__names(names, sizeof(names)));
-		for (size_t k = 0; k < nextra; k++) {
-			if (cases[i].npatches == CASE_MAX_PATCHES)
-				kinject__die("%s: --patch: more than %d patches", argv[optind + i],
-					     CASE_MAX_PATCHES);
-			cases[i].patches[cases[i].npatches++] = extra[k];
-		}
+		if (case__add_patches(&cases[i], extra, nextra))
+			kinject__die("%s", vmm__error());
 	}
 	kinject__need_kvm();
 

@@ -7,12 +7,15 @@
 #include "kinject.h"
 #include "sweep.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char sweep_usage[] =
 	"usage: kinject sweep [--variant V] [--scenario S[,S...]] [--events LIST] [--trace]\n"
 	"                     [--jobs N] [--json] [--junit FILE] [--out DIR] [--no-out]\n"
-	"                     [--limit N] [--hits N] [--guest ELF] [--patch SYM+OFF=HEX ...]\n"
-	"                     [--run-impossible] [--max-steps N] [--case-timeout SEC] [--tail N]\n"
-	"                     [--quiet]\n"
+	"                     [--limit N] [--hits N] [--iters N] [--guest ELF]\n"
+	"                     [--patch SYM+OFF=HEX ...] [--run-impossible] [--max-steps N]\n"
+	"                     [--case-timeout SEC] [--tail N] [--quiet]\n"
 	"Stops the guest at every instruction boundary of its entry/exit text that a driver\n"
 	"reaches, injects each event there and judges the outcome (docs/sweep.md).\n"
 	"  --variant V       guest entry variant (default linux64)\n"
@@ -28,6 +31,8 @@ static const char sweep_usage[] =
 	"  --no-out          write no failure case files\n"
 	"  --limit N         run at most N engine cases, spread evenly over the plan\n"
 	"  --hits N          cases for the first N arrivals at each boundary (default 1)\n"
+	"  --iters N         guest option iters=N for every scenario, kept in every case\n"
+	"                    (default " STR(SWEEP_DEFAULT_ITERS) "; 0: the guest's own counts)\n"
 	"  --guest ELF       use this guest ELF instead of the built one\n"
 	"  --patch P         write bytes into guest code first (case syntax), repeatable\n"
 	"  --run-impossible  run cases the plan knows are impossible through the engine too\n"
@@ -68,6 +73,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "no-out", no_argument, NULL, 'O' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "hits", required_argument, NULL, 'H' },
+		{ "iters", required_argument, NULL, 'i' },
 		{ "guest", required_argument, NULL, 'g' },
 		{ "patch", required_argument, NULL, 'p' },
 		{ "run-impossible", no_argument, NULL, 'I' },
@@ -87,6 +93,7 @@ int cmd_sweep(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.jobs = 1;
 	o.hits = 1;
+	o.iters = SWEEP_DEFAULT_ITERS;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+hj:q", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -111,6 +118,7 @@ int cmd_sweep(int argc, char **argv)
 		case 'O': no_out = true; break;
 		case 'l': o.limit = number("--limit", optarg, 1, UINT32_MAX); break;
 		case 'H': o.hits = (unsigned)number("--hits", optarg, 1, 8); break;
+		case 'i': o.iters = (unsigned)number("--iters", optarg, 0, 1000000); break;
 		case 'g':
 			if (access(optarg, R_OK))
 				kinject__die("--guest %s: %m", optarg);

@@ -14,7 +14,8 @@
 #include "oracle.h"
 
 static const char trace_usage[] =
-	"usage: kinject trace [--guest ELF] [--limit N] [--budget-steps N] [--verbose] CASE\n"
+	"usage: kinject trace [--guest ELF] [--limit N] [--budget-steps N] [--patch WHERE=HEX]...\n"
+	"                    [--verbose] CASE\n"
 	"Runs the case in trace mode (docs/trace.md): single-steps every instruction from\n"
 	"the first injection until every interrupted context has resumed, judging each\n"
 	"with the trace oracles, and prints one line per instruction, findings inline,\n"
@@ -23,6 +24,7 @@ static const char trace_usage[] =
 	"  --limit N           print at most N instruction lines (the run goes on; 0: all)\n"
 	"  --budget-steps N    single-steps allowed before the run is a hang (default:\n"
 	"                      the case's, else 200000)\n"
+	"  --patch WHERE=HEX   add this code patch to the case (repeatable; case syntax)\n"
 	"  --verbose           engine timeline and oracle notes too\n"
 	"exit: 0 pass, 1 fail, 2 usage, parse or setup error, 3 skip\n";
 
@@ -81,6 +83,7 @@ int cmd_trace(int argc, char **argv)
 		{ "guest", required_argument, NULL, 'g' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "budget-steps", required_argument, NULL, 's' },
+		{ "patch", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -90,6 +93,8 @@ int cmd_trace(int argc, char **argv)
 	struct case_result *r;
 	struct session *s;
 	struct kcase c;
+	struct case_patch extra[CASE_MAX_PATCHES];
+	size_t nextra = 0;
 	char *end;
 	int opt;
 
@@ -107,6 +112,10 @@ int cmd_trace(int argc, char **argv)
 			if (*end || !*optarg || *optarg == '-' || !o.budget_steps)
 				kinject__die("--budget-steps: expected a positive number, got '%s'", optarg);
 			break;
+		case 'p':
+			if (case__parse_patch_option(optarg, extra, &nextra))
+				kinject__die("%s", vmm__error());
+			break;
 		case 'v': o.debug = stdout; break;
 		case 'h': fputs(trace_usage, stdout); return KINJECT_EXIT_PASS;
 		default:
@@ -116,7 +125,7 @@ int cmd_trace(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		kinject__die("trace: expected exactly one CASE file (see kinject trace --help)");
-	if (case__parse_file(argv[optind], &c))
+	if (case__parse_file(argv[optind], &c) || case__add_patches(&c, extra, nextra))
 		kinject__die("%s", vmm__error());
 	if (c.mode == CASE_MODE_FAST)
 		kinject__die("%s: the case says 'mode fast'; trace needs single-stepping "

@@ -51,6 +51,7 @@ struct session {
 	char elf[4096];
 	char variant[CASE_VARIANT_MAX];
 	char scenario[CASE_SCENARIO_MAX];
+	char guest[CASE_GUEST_MAX];          /* the case's guest options, on the command line */
 	size_t npatches;
 	struct case_patch patches[CASE_MAX_PATCHES];
 	char first_case[CASE_NAME_MAX];      /* names patch errors */
@@ -246,6 +247,7 @@ static int session_boot(struct session *s)
 {
 	struct guest_opts go = {
 		.elf = s->opts.elf, .variant = s->variant, .scenario = s->scenario,
+		.cmdline_extra = s->guest[0] ? s->guest : NULL,
 	};
 	struct verdict v;
 	struct kcase pc;
@@ -341,6 +343,7 @@ struct session *engine__open(const struct engine_opts *opts, const struct kcase 
 	}
 	snprintf(s->variant, sizeof(s->variant), "%s", c->variant);
 	snprintf(s->scenario, sizeof(s->scenario), "%s", c->scenario);
+	snprintf(s->guest, sizeof(s->guest), "%s", c->guest);
 	s->npatches = c->npatches;
 	memcpy(s->patches, c->patches, sizeof(s->patches));
 	snprintf(s->first_case, sizeof(s->first_case), "%s", c->name);
@@ -380,7 +383,7 @@ void engine__close(struct session *s)
 bool engine__matches(const struct session *s, const struct kcase *c)
 {
 	if (strcmp(s->variant, c->variant) || strcmp(s->scenario, c->scenario) ||
-	    s->npatches != c->npatches)
+	    strcmp(s->guest, c->guest) || s->npatches != c->npatches)
 		return false;
 	for (size_t i = 0; i < c->npatches; i++) {
 		const struct case_patch *a = &s->patches[i], *b = &c->patches[i];

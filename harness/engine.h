@@ -4,11 +4,11 @@
  * and judges them with the oracles (harness/oracle.h).
  *
  * A session is one guest booted to READY for one (ELF, variant, scenario,
- * patches) tuple: patched, snapshotted, with its layout block, symbols and
- * decoded entry text kept for every case run on it.  The sweep runs
- * thousands of cases per session, so a case costs one snapshot restore,
- * a few breakpoint changes and the guest's own run; nothing is booted,
- * decoded or looked up again.
+ * guest options, patches) tuple: patched, snapshotted, with its layout
+ * block, symbols and decoded entry text kept for every case run on it.
+ * The sweep runs thousands of cases per session, so a case costs one
+ * snapshot restore, a few breakpoint changes and the guest's own run;
+ * nothing is booted, decoded or looked up again.
  *
  * Running a case (engine__run_case): restore; for each step arm a hardware
  * breakpoint at its stop address, count the arrivals whose predicates hold,
@@ -122,14 +122,16 @@ struct engine_opts {
 
 struct session;
 
-/* Boots the guest of (opts->elf or the variant's), scenario and patches of
- * case `c` (its other fields are ignored), to READY; applies the patches;
- * snapshots; decodes the entry text; runs the scenario once without any
- * injection as the baseline (its exits set the default budget).  NULL on
- * failure with one line in vmm__error(). */
+/* Boots the guest of (opts->elf or the variant's), scenario, guest options
+ * (on its command line) and patches of case `c` (its other fields are
+ * ignored), to READY; applies the patches; snapshots; decodes the entry
+ * text; runs the scenario once without any injection as the baseline (its
+ * exits set the default budget).  NULL on failure with one line in
+ * vmm__error(). */
 struct session *engine__open(const struct engine_opts *opts, const struct kcase *c);
 void engine__close(struct session *s);
-/* True if case `c` runs on this session (same variant, scenario, patches). */
+/* True if case `c` runs on this session (same variant, scenario, guest
+ * options, patches). */
 bool engine__matches(const struct session *s, const struct kcase *c);
 /* The baseline: how the scenario ends with no injection, and its cost. */
 const struct verdict *engine__baseline(const struct session *s, uint64_t *exits);

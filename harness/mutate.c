@@ -419,7 +419,16 @@ static int gen_paranoid_cs(struct mutant_set *s, const struct code_range *c, con
 
 /* (8) GPR saves and restores: runs of at least 8 consecutive register
  * pushes, register pops, or loads of a register from (%rdi)-relative frame
- * slots.  Three mutants per run: its first, middle and last instruction. */
+ * slots.  Three mutants per run: its first, middle and last instruction.
+ *
+ * Equivalent mutants are not generated.  On a return to kernel mode (no
+ * SWAPGS on the straight line after the restore run), a lost restore of a
+ * callee-saved register is invisible: only ABI-conforming C code ran since
+ * the save, and nothing rewrites a kernel frame's callee-saved slots.
+ * There the pick moves inward to the nearest caller-saved register of the
+ * run.  On the way to user mode sigreturn rewrites whole frames, so the
+ * callee-saved restores stay (the signals and ss16 scenarios rewrite
+ * those slots and check them after the return). */
 enum reg_op { REG_NONE, REG_PUSH, REG_POP, REG_LOAD };
 
 static enum reg_op reg_op_of(const struct insn *in)
@@ -468,6 +477,55 @@ static int add_balanced_pop(struct mutant_set *s, const struct symtab *t,
 	return 0;
 }
 
+static bool callee_saved(unsigned reg)
+{
+	switch (reg) {
+	case X86_REG_RBX: case X86_REG_RBP: case X86_REG_R12: case X86_REG_R13:
+	case X86_REG_R14: case X86_REG_R15:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The GPR a pop or frame load writes (not RSP). */
+static unsigned restored_reg(const struct insn *in)
+{
+	for (unsigned k = 0; k < in->nregs_write; k++)
+		if (in->regs_write[k] != X86_REG_RSP)
+			return in->regs_write[k];
+	return X86_REG_INVALID;
+}
+
+/* Does the straight line from insns[j] reach a SWAPGS (a return to user
+ * mode) before a jump, call, return or IRET leaves it? */
+static bool leads_to_user(const struct code_range *c, size_t j)
+{
+	for (size_t k = j; k < c->n && k < j + 48; k++) {
+		const struct insn *in = &c->insns[k];
+		if (in->flags & INSN_SWAPGS)
+			return true;
+		if ((in->flags & (INSN_IRET | INSN_SYSRET)) || in->id == X86_INS_JMP ||
+		    in->id == X86_INS_CALL || in->id == X86_INS_RET)
+			return false;
+	}
+	return false;
+}
+
+/* Pick p of the restore run [lo, hi), moved inward (towards the middle)
+ * past callee-saved registers; p itself if the run has no other. */
+static size_t killable_pick(const struct code_range *c, size_t lo, size_t hi, size_t p)
+{
+	size_t mid = lo + (hi - lo) / 2;
+
+	for (size_t d = 0; d < hi - lo; d++) {
+		size_t q = p <= mid ? p + d : p - d;
+		if (q >= lo && q < hi && !callee_saved(restored_reg(&c->insns[q])))
+			return q;
+	}
+	return p;
+}
+
 static int gen_regs(struct mutant_set *s, const struct code_range *c, const struct symtab *t)
 {
 	static const char *const op_names[] = { "", "save (push)", "restore (pop)",
@@ -486,6 +544,9 @@ static int gen_regs(struct mutant_set *s, const struct code_range *c, const stru
 			j++;
 		if (j - i >= 8) {
 			size_t pick[3] = { i, i + (j - i) / 2, j - 1 };
+			if (op != REG_PUSH && !leads_to_user(c, j))
+				for (unsigned k = 0; k < 3; k++)
+					pick[k] = killable_pick(c, i, j, pick[k]);
 			for (unsigned k = 0; k < 3; k++) {
 				char what[64];
 				snprintf(what, sizeof(what), "%s dropped: ", op_names[op]);
@@ -559,25 +620,39 @@ void mutate__free(struct mutant_set *s)
  * kernel address: the #PF there is spurious). */
 struct driver {
 	const char *name, *scenario, *step;
+	const char *mode;                       /* "trace", or NULL: the default */
 };
 
 static const struct driver drivers[] = {
-	{ "k-early-nm", "kthreads", "stop at variant_switch_to hit 1 ; inject exception nm" },
-	{ "k-irq", "kthreads", "stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff" },
-	{ "k-resched", "kthreads", "stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd" },
+	{ "k-early-nm", "kthreads", "stop at variant_switch_to hit 1 ; inject exception nm", NULL },
+	{ "k-irq", "kthreads", "stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff", NULL },
+	{ "k-resched", "kthreads", "stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd", NULL },
 	{ "k-resched-irqs-off", "kthreads",
-	  "stop at hc_raise_irq hit 1 when cpl=0 if=0 ; inject irq 0xfd force" },
-	{ "k-nmi", "kthreads", "stop at hc_raise_irq hit 2 when cpl=0 if=1 ; inject nmi" },
-	{ "k-pf", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 %K" },
-	{ "k-db", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception db dr6 0x4000" },
-	{ "p-resched", "preempt", "stop at hc_raise_irq hit 5 when cpl=0 if=1 ; inject irq 0xfd" },
-	{ "u-nmi-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi" },
-	{ "u-db-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject exception db dr6 0x4000" },
+	  "stop at hc_raise_irq hit 1 when cpl=0 if=0 ; inject irq 0xfd force", NULL },
+	{ "k-nmi", "kthreads", "stop at hc_raise_irq hit 2 when cpl=0 if=1 ; inject nmi", NULL },
+	{ "k-pf", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 %K", NULL },
+	{ "k-db", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception db dr6 0x4000", NULL },
+	{ "p-resched", "preempt", "stop at hc_raise_irq hit 5 when cpl=0 if=1 ; inject irq 0xfd", NULL },
+	{ "u-nmi-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
+	{ "u-db-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject exception db dr6 0x4000", NULL },
 	{ "u-pf-iret", "user-spin",
-	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x1000" },
-	{ "sig-nmi-iret", "signals", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi" },
-	{ "ss16-nmi-iret", "ss16", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi" },
-	{ "sys-nmi-iret", "syscalls", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi" },
+	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x1000", NULL },
+	{ "sig-nmi-iret", "signals", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
+	{ "ss16-nmi-iret", "ss16", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
+	{ "sys-nmi-iret", "syscalls", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
+	/* Ring 3 (the VMM stops there by INT3 where hardware breakpoints do
+	 * not fire): an NMI from user mode, and returns to the interrupted
+	 * user context judged by cr3/transparency at the resume. */
+	{ "u-irq", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xff", NULL },
+	{ "u-nmi", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject nmi", NULL },
+	/* ss16's compat-mode spin: the return goes through ESPFIX.  The
+	 * reschedule IPI runs enough C code to clobber the scratch GPRs the
+	 * espfix return must reload; the traced IRQ lets the espfix oracle
+	 * judge the IRET itself (hosts whose IRET hides the leak). */
+	{ "ss16-irq", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject irq 0xfd", NULL },
+	{ "ss16-nmi", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject nmi", NULL },
+	{ "ss16-irq-trace", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject irq 0xff",
+	  "trace" },
 };
 #define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
@@ -585,15 +660,18 @@ size_t mutate__ndrivers(void) { return NDRIVERS; }
 const char *mutate__driver_name(size_t i) { return i < NDRIVERS ? drivers[i].name : NULL; }
 
 /* The drivers to try first, per class (names; the others follow). */
-static const char *const class_first[MUT_NCLASSES][6] = {
-	[MUT_SWAPGS] = { "u-nmi-iret", "u-pf-iret", "sig-nmi-iret", "ss16-nmi-iret" },
-	[MUT_CR3] = { "u-nmi-iret", "u-db-iret", "u-pf-iret", "sig-nmi-iret" },
-	[MUT_ESPFIX] = { "ss16-nmi-iret" },
+#define CLASS_FIRST_MAX 8
+static const char *const class_first[MUT_NCLASSES][CLASS_FIRST_MAX] = {
+	[MUT_SWAPGS] = { "u-nmi-iret", "u-pf-iret", "sig-nmi-iret", "ss16-nmi-iret", "u-nmi" },
+	[MUT_CR3] = { "u-irq", "u-nmi-iret", "u-db-iret", "u-pf-iret", "sig-nmi-iret", "u-nmi",
+		      "ss16-irq" },
+	[MUT_ESPFIX] = { "ss16-irq-trace", "ss16-irq", "ss16-nmi-iret" },
 	[MUT_PREEMPT_IF] = { "k-resched-irqs-off", "k-resched" },
 	[MUT_RESCHED] = { "u-nmi-iret", "sig-nmi-iret", "p-resched" },
 	[MUT_IRQSTACK] = { "k-irq" },
 	[MUT_PARANOID_CS] = { "u-nmi-iret", "u-db-iret", "k-nmi", "k-db" },
-	[MUT_REGS] = { "k-early-nm", "k-irq", "k-nmi", "k-db", "u-nmi-iret", "u-pf-iret" },
+	[MUT_REGS] = { "k-early-nm", "k-irq", "k-nmi", "k-db", "u-nmi-iret", "u-pf-iret", "u-nmi",
+		       "ss16-irq" },
 };
 
 #define MAX_SCENARIOS 8
@@ -710,14 +788,16 @@ void mutate__close(struct mutate_ctx *x)
 /* Case text: header, the mutant's patches, the steps.  `extra` is one
  * more step line or NULL. */
 static int build_case(struct mutate_ctx *x, struct kcase *c, const char *name, const char *title,
-		      const char *scenario, const char *const *steps, size_t nsteps,
-		      const struct mutant *m, const char *extra)
+		      const char *mode, const char *scenario, const char *const *steps,
+		      size_t nsteps, const struct mutant *m, const char *extra)
 {
 	char text[8192], hex[CASE_MAX_PATCH_BYTES * 2 + 1];
 	size_t p = 0;
 
 	p += snprintf(text + p, sizeof(text) - p, "kinject-case %d\ntitle %s\nvariant %s\nscenario %s\n",
 		      CASE_VERSION, title, x->variant, scenario);
+	if (mode)
+		p += snprintf(text + p, sizeof(text) - p, "mode %s\n", mode);
 	for (size_t i = 0; m && i < m->npatches && p < sizeof(text); i++) {
 		for (size_t k = 0; k < m->patches[i].len; k++)
 			snprintf(hex + 2 * k, 3, "%02x", m->patches[i].bytes[k]);
@@ -741,6 +821,7 @@ static int build_case(struct mutate_ctx *x, struct kcase *c, const char *name, c
 /* One case of the plan: a driver, the site-targeted case, or a regression. */
 struct plan_item {
 	const char *name;
+	const char *mode;                       /* NULL: the default */
 	const char *scenario;
 	const char *steps[CASE_MAX_STEPS];
 	size_t nsteps;
@@ -758,6 +839,7 @@ static void driver_item(const struct driver *d, struct plan_item *it)
 {
 	memset(it, 0, sizeof(*it));
 	it->name = d->name;
+	it->mode = d->mode;
 	it->scenario = d->scenario;
 	it->steps[0] = d->step;
 	it->nsteps = 1;
@@ -788,7 +870,7 @@ static size_t make_plan(struct mutate_ctx *x, const struct mutant *m, struct pla
 		plan[n].nsteps = 1;
 		n++;
 	}
-	for (unsigned k = 0; m && k < 6 && class_first[m->cls][k]; k++)
+	for (unsigned k = 0; m && k < CLASS_FIRST_MAX && class_first[m->cls][k]; k++)
 		for (size_t d = 0; d < NDRIVERS; d++)
 			if (!used[d] && !strcmp(drivers[d].name, class_first[m->cls][k]) && n < max) {
 				used[d] = true;
@@ -802,6 +884,8 @@ static size_t make_plan(struct mutate_ctx *x, const struct mutant *m, struct pla
 		const char *base = strrchr(c->name, '/');
 		memset(&plan[n], 0, sizeof(plan[n]));
 		plan[n].name = base ? base + 1 : c->name;
+		plan[n].mode = c->mode == CASE_MODE_TRACE ? "trace" :
+			       c->mode == CASE_MODE_FAST ? "fast" : NULL;
 		plan[n].scenario = c->scenario;
 		step_strings(c, rsteps[r], plan[n].steps);
 		plan[n].nsteps = c->nsteps;
@@ -834,7 +918,7 @@ int mutate__control(struct mutate_ctx *x, unsigned *ran, unsigned *skipped, char
 		struct session *s;
 
 		snprintf(name, sizeof(name), "control/%s", plan[i].name);
-		if (build_case(x, c, name, "control", plan[i].scenario, plan[i].steps,
+		if (build_case(x, c, name, "control", plan[i].mode, plan[i].scenario, plan[i].steps,
 			       plan[i].nsteps, NULL, NULL)) {
 			snprintf(why, len, "%s", vmm__error());
 			rc = -1;
@@ -944,10 +1028,6 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 		snprintf(buf, len, "%sonly through the int $0x80 gate, which this host does not deliver "
 			 "from ring 3 (the guest runs int $0x80 from its #UD handler)",
 			 reached ? "" : "not reached: ");
-	} else if (!strncmp(sym, "nmi_from_user", 13)) {
-		snprintf(buf, len, "%sonly on an NMI from ring 3: no case can place one on this host "
-			 "(no ring-3 breakpoints; an NMI injected at a CPL-0 stop is taken at CPL 0)",
-			 reached ? "" : "not reached: ");
 	} else if (m->cls == MUT_ESPFIX && strstr(m->what, "$4")) {
 		snprintf(buf, len, "%sonly for an LDT stack segment: this host cannot IRET to one, "
 			 "so ss16 runs on the GDT's 16-bit SS (ldt=0)", reached ? "" : "not reached: ");
@@ -961,14 +1041,6 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 					  strstr(m->what, "%rbx'") || strstr(m->what, "%rbp'"))) {
 		snprintf(buf, len, "equivalent where only C code runs between save and restore: a "
 			 "callee-saved register keeps its value anyway");
-	} else if (m->cls == MUT_CR3 && strstr(m->what, "user CR3")) {
-		snprintf(buf, len, "ring 3 then runs on the kernel CR3, which maps the user half too; "
-			 "only the trace-mode cr3 oracle would see it (mutate runs no trace-mode "
-			 "cases yet)");
-	} else if (m->cls == MUT_CR3 && strstr(m->what, "restore CR3")) {
-		snprintf(buf, len, "the interrupted context resumes on the kernel CR3 (harmless: "
-			 "it maps the user half); transparency compares CR3 only after an IRQ/NMI, "
-			 "so after an exception only the trace-mode cr3 oracle would see it");
 	} else {
 		snprintf(buf, len, "reached, but no oracle fired in any case");
 	}
@@ -1000,7 +1072,7 @@ void mutate__run(struct mutate_ctx *x, const struct mutant *m, struct mutant_res
 
 		snprintf(name, sizeof(name), "%s/%s", m->name, plan[i].name);
 		snprintf(title, sizeof(title), "mutant %.60s: %.80s", m->name, plan[i].name);
-		if (build_case(x, c, name, title, plan[i].scenario, plan[i].steps, plan[i].nsteps,
+		if (build_case(x, c, name, title, plan[i].mode, plan[i].scenario, plan[i].steps, plan[i].nsteps,
 			       m, NULL)) {
 			snprintf(res->reason, sizeof(res->reason), "%s", vmm__error());
 			goto out;
@@ -1058,7 +1130,7 @@ void mutate__run(struct mutate_ctx *x, const struct mutant *m, struct mutant_res
 			    (pass == 1 && strstr(plan[i].name, ".case")))
 				continue;
 			snprintf(name, sizeof(name), "%s/reach-%s", m->name, plan[i].name);
-			if (build_case(x, c, name, "reach", plan[i].scenario, plan[i].steps,
+			if (build_case(x, c, name, "reach", plan[i].mode, plan[i].scenario, plan[i].steps,
 				       pass ? plan[i].nsteps : 0, m, site))
 				continue;
 			s = session_for(x, &sc, c);

@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cr3: ring 3 only ever runs on the user page tables, and while they are loaded in kernel mode every memory access -- the instruction fetch, each explicit operand and the implicit stack accesses -- is to a page they map.
+ * cr3: ring 3 only ever runs on the user page tables, an interrupted
+ * context gets its own CR3 back, and while the user tables are loaded in
+ * kernel mode every memory access -- the instruction fetch, each explicit
+ * operand and the implicit stack accesses -- is to a page they map.
+ *
+ * Fast mode judges every stop: a ring-3 stop on another CR3 (a return to
+ * user that skipped its switch back: every later ring-3 state has it), and
+ * the resume of each step's interrupted context, whatever the event was
+ * (no handler may hand a context back on another address space: a paranoid
+ * exit that forgets to restore the CR3 it found).  Trace mode also judges
+ * every instruction.
  *
  * With page-table isolation the user tables map only the entry text and
  * the cpu entry area; kernel code that touches anything else before its
@@ -39,6 +49,52 @@ static bool check(struct oracle_ctx *x, uint64_t rip, const char *what, uint64_t
 	return false;
 }
 
+/* A state at CPL 3 must be on the user tables. */
+static void ring3_on_user_cr3(struct oracle_ctx *x, uint64_t rip, uint64_t cr3, const char *when)
+{
+	char exp[ENGINE_TEXT_MAX], act[ENGINE_TEXT_MAX];
+
+	if (user_cr3(x, cr3))
+		return;
+	snprintf(exp, sizeof(exp), "the user CR3 0x%llx in ring 3",
+		 (unsigned long long)x->layout->user_cr3);
+	snprintf(act, sizeof(act), "CR3 0x%llx in ring 3 (%s%s)", (unsigned long long)cr3,
+		 oracle__cr3_base(cr3) == oracle__cr3_base(x->layout->kernel_cr3) ?
+		 "the kernel's, " : "", when);
+	oracle__report_step(x, &oracle_cr3, rip, exp, act);
+}
+
+static void cr3_at_stop(struct oracle_ctx *x, unsigned k)
+{
+	const struct engine_state *st = &x->stop[k];
+
+	if (x->layout->user_cr3 && st->cpl == 3)
+		ring3_on_user_cr3(x, st->regs.rip, st->sregs.cr3, "at the stop, before the injection");
+}
+
+static void cr3_at_hit(struct oracle_ctx *x)
+{
+	if (x->layout->user_cr3 && vcpu__cpl(x->vm) == 3)
+		ring3_on_user_cr3(x, vcpu__regs(x->vm)->rip, vcpu__sregs(x->vm)->cr3,
+				  "at a breakpoint stop");
+}
+
+static void cr3_at_resume(struct oracle_ctx *x, unsigned k)
+{
+	const struct engine_state *st = &x->stop[k];
+	uint64_t now = vcpu__sregs(x->vm)->cr3;
+	char exp[ENGINE_TEXT_MAX], act[ENGINE_TEXT_MAX];
+
+	if (oracle__cr3_base(now) == oracle__cr3_base(st->sregs.cr3))
+		return;
+	snprintf(exp, sizeof(exp), "CR3 0x%llx on resume (as interrupted at step %u)",
+		 (unsigned long long)st->sregs.cr3, k + 1);
+	snprintf(act, sizeof(act), "CR3 0x%llx (%s)", (unsigned long long)now,
+		 oracle__cr3_base(now) == oracle__cr3_base(x->layout->kernel_cr3) ? "the kernel's" :
+		 user_cr3(x, now) ? "the user's" : "neither the user's nor the kernel's");
+	oracle__report_step(x, &oracle_cr3, st->regs.rip, exp, act);
+}
+
 static void cr3_at_step(struct oracle_ctx *x, const struct insn *in)
 {
 	const struct kvm_regs *r = vcpu__regs(x->vm);
@@ -50,12 +106,7 @@ static void cr3_at_step(struct oracle_ctx *x, const struct insn *in)
 	if (!x->layout->user_cr3)
 		return;                          /* no page-table isolation */
 	if (vcpu__cpl(x->vm) == 3) {
-		if (user_cr3(x, sr->cr3))
-			return;
-		snprintf(act, sizeof(act), "CR3 0x%llx in ring 3", (unsigned long long)sr->cr3);
-		snprintf(exp, sizeof(exp), "the user CR3 0x%llx in ring 3",
-			 (unsigned long long)x->layout->user_cr3);
-		oracle__report_step(x, &oracle_cr3, r->rip, exp, act);
+		ring3_on_user_cr3(x, r->rip, sr->cr3, "single-stepped");
 		return;
 	}
 	if (oracle__returns_to_user(x, in, &target) && !user_cr3(x, sr->cr3)) {
@@ -85,14 +136,17 @@ static void cr3_at_end(struct oracle_ctx *x)
 	if (!x->layout->user_cr3)
 		oracle__note(x, &oracle_cr3, "does not apply: the guest has no page-table isolation");
 	else if (!x->nstep)
-		oracle__note(x, &oracle_cr3, "does not apply: nothing was single-stepped");
+		oracle__note(x, &oracle_cr3, "judged at the stops only: nothing was single-stepped");
 }
 
 const struct oracle oracle_cr3 = {
 	.name = "cr3",
-	.summary = "Ring 3 runs on the user CR3; with the user CR3 at CPL 0 every access "
-		   "(fetch, operands, stack) is to a page the user tables map.",
-	.trace_only = true,
+	.summary = "Ring 3 runs on the user CR3, an interrupted context resumes on its own CR3, "
+		   "and with the user CR3 at CPL 0 every access (fetch, operands, stack) is to a "
+		   "page the user tables map.",
+	.at_stop = cr3_at_stop,
+	.at_resume = cr3_at_resume,
+	.at_hit = cr3_at_hit,
 	.at_step = cr3_at_step,
 	.at_end = cr3_at_end,
 };

@@ -232,6 +232,7 @@ struct plan_item {
 
 struct plan {
 	const struct sweep_opts *o;
+	char guest[CASE_GUEST_MAX];    /* guest options of every case: "iters=N" or "" */
 	struct sweep_event events[SWEEP_MAX_EVENTS];
 	size_t nevents;
 	unsigned hits;
@@ -300,6 +301,7 @@ static void item_case(const struct plan *p, size_t idx, struct kcase *c)
 			 d->name, p->events[it->event].name, it->where, it->hit);
 	snprintf(c->variant, sizeof(c->variant), "%s", o->variant ? o->variant : "linux64");
 	snprintf(c->scenario, sizeof(c->scenario), "%s", s->name);
+	snprintf(c->guest, sizeof(c->guest), "%s", p->guest);
 	c->npatches = o->npatches;
 	memcpy(c->patches, o->patches, o->npatches * sizeof(o->patches[0]));
 	if (d->has_step)
@@ -320,6 +322,7 @@ static void item_case(const struct plan *p, size_t idx, struct kcase *c)
 
 struct disc {
 	const struct sweep_opts *o;
+	const char *guest;              /* the plan's guest options */
 	const struct sweep_event *events;
 	size_t nevents;
 	unsigned hits;
@@ -725,7 +728,8 @@ static bool is_padding(const struct code_range *c, size_t i)
 
 static int disc_setup(struct disc *d, const char *scen)
 {
-	struct guest_opts go = { .elf = d->o->elf, .variant = d->o->variant, .scenario = scen };
+	struct guest_opts go = { .elf = d->o->elf, .variant = d->o->variant, .scenario = scen,
+				 .cmdline_extra = d->guest[0] ? d->guest : NULL };
 	const struct kinject_layout *l;
 	struct verdict v;
 	struct kcase pc;
@@ -848,7 +852,8 @@ static void disc_drivers(struct disc *d, struct plan_scen *s, const struct sweep
  * boundaries (count, array), then the items (count, array). */
 static int discover(const struct plan *p, size_t si, int fd)
 {
-	struct disc d = { .o = p->o, .events = p->events, .nevents = p->nevents, .hits = p->hits };
+	struct disc d = { .o = p->o, .guest = p->guest, .events = p->events, .nevents = p->nevents,
+			  .hits = p->hits };
 	struct plan_scen s = p->scen[si];
 	struct sweep_event dev[sizeof(driver_defs) / sizeof(driver_defs[0])];
 	struct plan_bound *pb = NULL;
@@ -1786,6 +1791,8 @@ static int plan_init(struct plan *p, const struct sweep_opts *o)
 	memset(p, 0, sizeof(*p));
 	p->o = o;
 	p->hits = o->hits ? o->hits : 1;
+	if (o->iters)
+		snprintf(p->guest, sizeof(p->guest), "iters=%u", o->iters);
 	if (p->hits > MAX_HITS)
 		return vmm__fail("--hits: at most %d", MAX_HITS);
 	if (o->nevents) {
@@ -1934,19 +1941,21 @@ out:
 /* ---- bench ------------------------------------------------------------------------------------ */
 
 int sweep__bench(const char *variant, const char *scenario, const char *events, bool trace,
-		 unsigned ncases, double *cases_per_sec)
+		 unsigned ncases, struct sweep_bench *b)
 {
-	struct sweep_opts o = { .variant = variant, .trace = trace, .jobs = 1 };
+	struct sweep_opts o = { .variant = variant, .trace = trace, .jobs = 1,
+				.iters = SWEEP_DEFAULT_ITERS };
 	struct engine_opts eo = { .trace = trace };
 	struct session *s = NULL;
 	struct kcase *c = malloc(sizeof(*c));
 	struct case_result *r = malloc(sizeof(*r));
 	struct plan p;
+	uint64_t steps = 0, exits = 0;
 	unsigned done = 0;
 	double t0 = 0;
 	int rc = -1;
 
-	*cases_per_sec = 0;
+	memset(b, 0, sizeof(*b));
 	o.scenarios[o.nscenarios++] = scenario ? scenario : "kthreads";
 	if (events && sweep__parse_events(events, o.events, SWEEP_MAX_EVENTS, &o.nevents))
 		goto out_free;
@@ -1972,6 +1981,8 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 			t0 = now_sec();
 		if (engine__run_case(s, c, r))
 			goto out;
+		steps += r->steps;
+		exits += r->exits;
 		done++;
 	}
 	if (!done) {
@@ -1979,7 +1990,10 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 			  p.scen[0].name);
 		goto out;
 	}
-	*cases_per_sec = (double)done / (now_sec() - t0);
+	b->cases_per_sec = (double)done / (now_sec() - t0);
+	b->mean_steps = (double)steps / done;
+	b->mean_exits = (double)exits / done;
+	b->cases = done;
 	rc = 0;
 out:
 	engine__close(s);

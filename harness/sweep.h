@@ -36,6 +36,9 @@
 #define SWEEP_MAX_EVENTS     16
 #define SWEEP_MAX_SCENARIOS  16
 #define SWEEP_EVENT_NAME_MAX 48
+/* `--iters` by default: one iteration per scenario reaches every boundary
+ * the guest's own counts reach (docs/sweep.md has the measurements). */
+#define SWEEP_DEFAULT_ITERS  1
 
 /* One event of --events: its spelling and what a case injects. */
 struct sweep_event {
@@ -59,6 +62,9 @@ struct sweep_opts {
 	bool trace;                        /* mode trace: single-stepping oracles */
 	unsigned jobs;                     /* worker processes, >= 1 */
 	unsigned hits;                     /* cases for arrivals 1..hits (default 1) */
+	unsigned iters;                    /* guest option iters=N of every case (0: the
+					    * guest's own; the command's default is
+					    * SWEEP_DEFAULT_ITERS) */
 	uint64_t limit;                    /* run at most this many cases (0: all), spread evenly */
 	bool run_impossible;               /* run cases known impossible through the engine too */
 	uint64_t max_steps;                /* discovery: single-steps per driver (0: default) */
@@ -102,11 +108,20 @@ int sweep__run(const struct sweep_opts *o, struct sweep_totals *t);
  * baseline; 1 otherwise. */
 int sweep__exit_code(const struct sweep_totals *t);
 
+/* What sweep__bench measured, per case that went through the engine. */
+struct sweep_bench {
+	double cases_per_sec;
+	double mean_steps;                 /* instructions single-stepped (trace mode) */
+	double mean_exits;                 /* KVM exits */
+	unsigned cases;                    /* cases measured */
+};
+
 /* For `kinject bench`: plans `scenario` of `variant` with `events`
- * (NULL: irq,nmi), then runs up to `ncases` cases that go through the
- * engine, in-process on one session, and measures them alone (not the
- * plan, not the boot).  0, or -1 (vmm__error). */
+ * (NULL: irq,nmi) and the sweep's default guest options (iters), then runs
+ * up to `ncases` cases that go through the engine, in-process on one
+ * session, and measures them alone (not the plan, not the boot).  0, or -1
+ * (vmm__error). */
 int sweep__bench(const char *variant, const char *scenario, const char *events, bool trace,
-		 unsigned ncases, double *cases_per_sec);
+		 unsigned ncases, struct sweep_bench *b);
 
 #endif /* KINJECT_SWEEP_H */

@@ -162,11 +162,30 @@ static void test_events(void)
 	free(c);
 }
 
+/* `text`, named "e", fails to parse with exactly `error`. */
+static void assert_error(const char *text, const char *error)
+{
+	struct kcase *c = kc_new();
+
+	CU_ASSERT_EQUAL(case__parse_string(text, "e", c), -1);
+	if (strcmp(vmm__error(), error)) {
+		char m[1024];
+
+		snprintf(m, sizeof(m), "expected \"%s\", got \"%s\"", error, vmm__error());
+		CU_FAIL(m);
+	}
+	/* A failed parse leaves nothing half-filled. */
+	CU_ASSERT_EQUAL(c->nsteps, 0);
+	CU_ASSERT_EQUAL(c->variant[0], '\0');
+	CU_ASSERT_EQUAL(c->guest[0], '\0');
+	free(c);
+}
+
 /* Error cases given inline: exact "NAME:LINE: message". */
 static void test_errors(void)
 {
 	static const struct { const char *text, *error; } cases[] = {
-		{ "", "e:1: expected 'kinject-case 2' as the first line, got end of file" },
+		{ "", "e:1: expected 'kinject-case 3' as the first line, got end of file" },
 		{ "kinject-case\n", "e:1: expected a format version after 'kinject-case', got end of line" },
 		{ "kinject-case 1 extra\n", "e:1: expected end of line, got 'extra'" },
 		{ "kinject-case 1\nvariant\n",
@@ -224,23 +243,9 @@ static void test_errors(void)
 		  "e:5: expected at least one 'step' line, got end of file" },
 		{ "kinject-case 1\r\nvariant v\r\n", "e:2: expected a 'scenario' line, got end of file" },
 	};
-	struct kcase *c = kc_new();
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int ret = case__parse_string(cases[i].text, "e", c);
-
-		CU_ASSERT_EQUAL(ret, -1);
-		if (strcmp(vmm__error(), cases[i].error)) {
-			char m[1024];
-
-			snprintf(m, sizeof(m), "case %zu: expected \"%s\", got \"%s\"", i, cases[i].error, vmm__error());
-			CU_FAIL(m);
-		}
-		/* A failed parse leaves nothing half-filled. */
-		CU_ASSERT_EQUAL(c->nsteps, 0);
-		CU_ASSERT_EQUAL(c->variant[0], '\0');
-	}
-	free(c);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_error(cases[i].text, cases[i].error);
 }
 
 static void test_too_many(void)
@@ -332,7 +337,7 @@ static void test_write_checks(void)
 	c->steps[0].inject.kind = VM_EVENT_NMI;
 	c->steps[0].inject.vector = 2;
 	KT_ASSERT_OK(case__to_string(c, &text));
-	CU_ASSERT_STRING_EQUAL(text, "kinject-case 2\nvariant  linux64\nscenario idle\n"
+	CU_ASSERT_STRING_EQUAL(text, "kinject-case 3\nvariant  linux64\nscenario idle\n"
 			       "step     stop at asm_exc_nmi+0x12 hit 1 ; inject nmi\nexpect   pass\n");
 	free(text);
 
@@ -408,6 +413,69 @@ static void test_resolve_user(void)
 	free(c);
 }
 
+/* Version 3: `guest KEY=VALUE ...` goes on the guest command line; the
+ * harness's own options are refused. */
+static void test_guest(void)
+{
+	static const struct { const char *line, *error; } bad[] = {
+		{ "guest\n", "e:4: expected KEY=VALUE after 'guest', got end of line" },
+		{ "guest iters\n", "e:4: expected KEY=VALUE (letters, digits, '_', '-', '.'), got 'iters'" },
+		{ "guest =1\n", "e:4: expected KEY=VALUE (letters, digits, '_', '-', '.'), got '=1'" },
+		{ "guest iters=\n", "e:4: expected KEY=VALUE (letters, digits, '_', '-', '.'), got 'iters='" },
+		{ "guest a=b=c\n", "e:4: expected KEY=VALUE (letters, digits, '_', '-', '.'), got 'a=b=c'" },
+		{ "guest iters=1;\n", "e:4: expected KEY=VALUE (letters, digits, '_', '-', '.'), got ';'" },
+		{ "guest iters=1 iters=2\n", "e:4: expected each guest option once, got 'iters=' again" },
+		{ "guest scenario=idle\n", "e:4: expected a guest option the harness does not set itself "
+		  "(scenario=, syscall=, int80=, ldt= are its own), got 'scenario=idle'" },
+		{ "guest iters=1 syscall=1\n", "e:4: expected a guest option the harness does not set "
+		  "itself (scenario=, syscall=, int80=, ldt= are its own), got 'syscall=1'" },
+		{ "guest int80=0\n", "e:4: expected a guest option the harness does not set itself "
+		  "(scenario=, syscall=, int80=, ldt= are its own), got 'int80=0'" },
+		{ "guest ldt=1\n", "e:4: expected a guest option the harness does not set itself "
+		  "(scenario=, syscall=, int80=, ldt= are its own), got 'ldt=1'" },
+		{ "guest a=1 b=1 c=1 d=1 e=1 f=1 g=1 h=1 i=1\n", "e:4: expected at most 8 guest options, got 9" },
+		{ "guest a=1234567890123456789012345678901234567890123456789012345678901234567890"
+		  "1234567890123456789012345678901234567890123456789012345678901234567890\n",
+		  "e:4: expected guest options of at most 127 characters, got 142" },
+		{ "guest iters=1\nguest quantum=2\n", "e:5: expected one 'guest' line (the first is line 4), got another" },
+	};
+	static const char head[] = "kinject-case 3\nvariant v\nscenario s\n";
+	struct kcase *c = kc_new(), *d = kc_new();
+	char text[512], *out = NULL;
+
+	KT_ASSERT_OK(case__parse_string("kinject-case 3\nvariant linux64\nscenario kthreads\n"
+					"guest\titers=1   quantum=0x10 verbose=1  # short\n"
+					"step stop at kthread_loop ; inject nmi\n", "g.kc", c));
+	CU_ASSERT_EQUAL(c->version, 3);
+	CU_ASSERT_STRING_EQUAL(c->guest, "iters=1 quantum=0x10 verbose=1");
+	KT_ASSERT_OK(case__to_string(c, &out));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "scenario kthreads\nguest    iters=1 quantum=0x10 verbose=1\n"));
+	free(out);
+	assert_round_trip(c);
+
+	/* Other options, or none: another experiment. */
+	*d = *c;
+	snprintf(d->guest, sizeof(d->guest), "iters=2 quantum=0x10 verbose=1");
+	CU_ASSERT_FALSE(case__equal(c, d));
+	d->guest[0] = '\0';
+	CU_ASSERT_FALSE(case__equal(c, d));
+	assert_round_trip(d);
+
+	/* Older versions have no 'guest' line, to read or to write. */
+	CU_ASSERT_EQUAL(case__parse_string("kinject-case 2\nvariant v\nscenario s\nguest iters=1\n", "g2.kc", d), -1);
+	CU_ASSERT_STRING_EQUAL(vmm__error(), "g2.kc:4: expected 'kinject-case 3' for a 'guest' line, got version 2");
+	c->version = 2;
+	CU_ASSERT_EQUAL(case__to_string(c, &out), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(vmm__error(), "expected 'kinject-case 3' for a 'guest' line"));
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", head, bad[i].line);
+		assert_error(text, bad[i].error);
+	}
+	free(c);
+	free(d);
+}
+
 /* ---- fuzz ------------------------------------------------------------------ */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -427,7 +495,7 @@ static const char *const dict[] = {
 	"budget", "exits", "steps", "mode", "trace", "fast", "expect", "pass", "fail", "#",
 	"cpl=0", "cpl=3", "if=1", "shadow=1", "ss16=0", "=", "+", "0x", "0xffffffffffffffff",
 	"18446744073709551616", "-1", "pf", "gp", "db", "ud", "255", "256", "31", "32", "sym+0x10",
-	"x=90", "\t", " ", "\n", "\r", "\x01", "\xff", ";;", "", "foo=", "=0f0b",
+	"x=90", "guest", "iters=1", "3", "\t", " ", "\n", "\r", "\x01", "\xff", ";;", "", "foo=", "=0f0b",
 };
 
 static void mutate(char *buf, size_t cap)
@@ -538,6 +606,7 @@ static CU_TestInfo tests[] = {
 	{ "the writer refuses what would not read back", test_write_checks },
 	{ "symbols resolve with a symtab", test_resolve },
 	{ "user: addresses (version 2)", test_resolve_user },
+	{ "guest options (version 3)", test_guest },
 	{ "random mutations never crash and round-trip", test_fuzz },
 	CU_TEST_INFO_NULL,
 };

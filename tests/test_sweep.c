@@ -10,7 +10,8 @@
  *     R11, the stack stays balanced, and the scenario alone never takes an
  *     NMI, so its baseline still passes): failures, one case file each, and
  *     every file read back by case__parse_file fails the same way through
- *     engine__run_case;
+ *     engine__run_case; the sweep runs a short guest (iters=1), and every
+ *     file carries that guest option, so its replay boots the same guest;
  *   - cases the plan calls impossible are impossible for the engine too.
  */
 #include <dirent.h>
@@ -174,6 +175,7 @@ static void test_broken_exit_path(void)
 	o.patches[0].bytes[1] = 0x5b;
 	o.patches[0].len = 2;
 	o.npatches = 1;
+	o.iters = 1;
 	KT_ASSERT_OK(sweep__run(&o, &t));
 	fprintf(stderr, "broken: %llu cases, %llu run, %llu passed, %llu failed, %llu files\n",
 		(unsigned long long)t.cases, (unsigned long long)t.run,
@@ -201,6 +203,7 @@ static void test_broken_exit_path(void)
 		KT_ASSERT_OK(case__parse_file(path, c));
 		CU_ASSERT_EQUAL(c->expect, CASE_EXPECT_PASS);
 		CU_ASSERT_EQUAL(c->npatches, 1);
+		CU_ASSERT_STRING_EQUAL(c->guest, "iters=1");
 		if (!s)
 			s = engine__open(&eo, c);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(s);

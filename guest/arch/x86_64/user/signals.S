@@ -4,8 +4,11 @@
  * with its pattern and faults; the handler checks signo, siginfo (vector,
  * error code, fault address), the saved frame (RIP, RSP, every GPR),
  * its own stack alignment and DF=0, then rewrites the saved frame (RIP to
- * the step's fixup label, RAX ^= 0x5a5a) and returns through sigreturn.
- * Back at the fixup every register must be exactly the saved frame.
+ * the step's fixup label; RAX and every callee-saved register ^= 0x5a5a)
+ * and returns through sigreturn.  Back at the fixup every register must be
+ * exactly the rewritten frame.  The callee-saved ones matter: C code keeps
+ * their live values, so a return path that forgets to reload one from the
+ * frame is seen only when the frame was rewritten.
  *
  * Only int $0x80 is used (the restorer too: sigreturn through SYSCALL is
  * the syscalls scenario's business).
@@ -15,6 +18,8 @@
 #include "user.h"
 
 #define ANY (-1)
+/* The registers the handler rewrites in the saved frame. */
+#define REWRITTEN_REGS rax, rbx, rbp, r12, r13, r14, r15
 
 	.set FR_rax, KINJECT_FRAME_RAX
 	.set FR_rbx, KINJECT_FRAME_RBX
@@ -75,7 +80,9 @@ sig_zero:	.quad 0
 	lea 8(%rsp), %rsp
 	jz .Lbad_df_lost
 	.endif
-	xor $0x5a5a, %rax
+	.irp r, REWRITTEN_REGS
+	xor $0x5a5a, %\r
+	.endr
 	CHECK_REGS ALL_REGS
 	cmp %fs:UD_RSP, %rsp
 	jne .Lbad_rsp
@@ -164,7 +171,9 @@ sig_handler:
 	cmp %fs:UD_\r, %rax
 	jne .Lh_bad_saved_\r
 	.endr
-	xorq $0x5a5a, KINJECT_FRAME_RAX(%rdx)
+	.irp r, REWRITTEN_REGS
+	xorq $0x5a5a, FR_\r(%rdx)
+	.endr
 	mov sig_fixup(%rip), %rax
 	mov %rax, KINJECT_FRAME_RIP(%rdx)
 	incq %fs:UD_SIGCOUNT

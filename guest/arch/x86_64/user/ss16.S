@@ -12,6 +12,12 @@
  * Other signals (what the harness injects: #GP, #PF at an unmapped
  * address...) are counted in ss16_sigcount and returned from unchanged.
  *
+ * R15 is invisible to compatibility-mode code, so it only changes when
+ * the kernel loads it: each SIGTRAP handler sets the frame's R15 to
+ * SIG_R15_MARK and the next one finds it there again, which it is only if
+ * the return through the espfix stack reloaded R15 from the frame (C code
+ * would have kept the old live value).
+ *
  * `ss16_loop` (global, kernel-image address in .user.text; user VA =
  * USER_TEXT_VA + (ss16_loop - __user_text_start)) is the head of the short
  * spin: there ESP = ESP_TOP, EBX/EDX/ESI/EDI hold their patterns, ECX
@@ -28,6 +34,7 @@
 #define PAT_ESI 0x5e5e0003
 #define PAT_EDI 0x5f5f0004
 #define SIG_MARK 0x51c0ffee
+#define SIG_R15_MARK 0x5115c0ffee15ULL
 
 /* EAX is scratch, ECX the spin counter, EBP the iteration counter. */
 .macro CHECK_ESP_HIGH
@@ -61,6 +68,7 @@
 	.balign 8
 	.globl ss16_sigcount
 ss16_sigcount:	.quad 0     /* signals other than SIGTRAP */
+ss16_r15_armed:	.quad 0     /* a SIGTRAP handler has set the frame's R15 */
 
 	.section .user.text, "ax"
 	.code32
@@ -183,6 +191,13 @@ ss16_sig_handler:
 1:	mov KINJECT_FRAME_RSP(%rdx), %rax
 	cmp $ESP_TOP, %rax
 	jne .Lh_bad_rsp
+	movabs $SIG_R15_MARK, %rax
+	cmpq $0, ss16_r15_armed(%rip)
+	je 3f
+	cmp %rax, KINJECT_FRAME_R15(%rdx)
+	jne .Lh_bad_r15
+3:	mov %rax, KINJECT_FRAME_R15(%rdx)
+	movq $1, ss16_r15_armed(%rip)
 	movq $SIG_MARK, KINJECT_FRAME_RAX(%rdx)
 	ret
 .Lh_bad_signo:
@@ -195,6 +210,13 @@ ss16_sig_handler:
 	mov $ESP_TOP, %esi
 	lea .Lh_msg_rsp(%rip), %rdi
 	jmp user_check_fail_nostep
+.Lh_bad_r15:
+	mov %rax, %rsi
+	mov KINJECT_FRAME_R15(%rdx), %rdx
+	lea .Lh_msg_r15(%rip), %rdi
+	jmp user_check_fail_nostep
+.Lh_msg_r15:
+	.asciz "ss16 handler: r15 after the last sigreturn to compat code"
 .Lh_msg_signo:
 	.asciz "ss16 handler: signal number"
 .Lh_msg_rsp:
