@@ -99,8 +99,10 @@ user_ss16_entry:
 	CHECK_ESP_HIGH
 	CHECK_PATTERNS
 
-	/* Every 4th iteration: a timer tick, taken right after the IRET. */
-	test $3, %ebp
+	/* Every 4th iteration, the last one included (so a one-iteration
+	 * run has it too): a timer tick, taken right after the IRET. */
+	lea -1(%ebp), %eax
+	test $3, %eax
 	jnz 1f
 	push %edi
 	mov $KINJECT_VEC_TIMER, %edi
@@ -110,9 +112,11 @@ user_ss16_entry:
 	pop %edi
 	CHECK_PATTERNS
 
-	/* Every 8th iteration: int3; the handler marks EAX in the saved
-	 * frame, and sigreturn must bring back the 16-bit stack intact. */
-1:	test $7, %ebp
+	/* Every 8th iteration, the last one included: int3; the handler
+	 * marks EAX in the saved frame, and sigreturn must bring back the
+	 * 16-bit stack intact. */
+1:	lea -1(%ebp), %eax
+	test $7, %eax
 	jnz 2f
 	xor %eax, %eax
 	int3
