@@ -74,33 +74,16 @@ static void espfix_at_end(struct oracle_ctx *x)
 	oracle__note(x, &oracle_espfix, "does not apply: no step interrupted ring 3 on a 16-bit SS");
 }
 
-/* The D/B bit of selector sel's descriptor (GDT or LDT); false if
- * unreadable. */
-static bool descriptor_db(struct oracle_ctx *x, uint16_t sel, bool *db)
-{
-	const struct kvm_sregs *sr = vcpu__sregs(x->vm);
-	uint64_t base = sr->gdt.base, limit = sr->gdt.limit, d;
-
-	if (sel & 4) {
-		base = sr->ldt.base;
-		limit = sr->ldt.limit;
-	}
-	if ((uint64_t)(sel | 7) > limit || vm__read_gva(x->vm, 0, base + (sel & ~7u), &d, sizeof(d)))
-		return false;
-	*db = (d >> 54) & 1;
-	return true;
-}
-
 static void espfix_at_step(struct oracle_ctx *x, const struct insn *in)
 {
 	const struct kvm_regs *r = vcpu__regs(x->vm);
 	char exp[ENGINE_TEXT_MAX], act[ENGINE_TEXT_MAX];
 	uint64_t f[5];                           /* RIP, CS, RFLAGS, RSP, SS */
-	bool db;
+	struct kvm_segment ss;
 
 	if (!in || !(in->flags & INSN_IRET) || vcpu__cpl(x->vm) != 0 ||
 	    vm__read_gva(x->vm, 0, r->rsp, f, sizeof(f)) || (f[1] & 3) != 3 ||
-	    !descriptor_db(x, (uint16_t)f[4], &db) || db)
+	    vcpu__segment(x->vm, (uint16_t)f[4], &ss) || ss.db)
 		return;
 	if (((r->rsp ^ f[3]) & 0xffff0000ULL) == 0)
 		return;

@@ -221,39 +221,6 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 	return 0;
 }
 
-/* A segment cache as the CPU loads it from selector `sel`'s descriptor. */
-static int load_segment(struct vm *vm, uint16_t sel, struct kvm_segment *seg)
-{
-	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	const struct kvm_dtable *t = &s->gdt;
-	uint64_t base = t->base, limit = t->limit, d;
-
-	if (sel & 4) {
-		base = s->ldt.base;
-		limit = s->ldt.limit;
-	}
-	if ((uint64_t)(sel | 7) > limit || vm__read_gva(vm, 0, base + (sel & ~7u), &d, sizeof(d)))
-		return vmm__fail("ring-3 breakpoint: descriptor of selector 0x%x unreadable", sel);
-	memset(seg, 0, sizeof(*seg));
-	seg->selector = sel;
-	seg->base = ((d >> 16) & 0xffffff) | ((d >> 56) & 0xff) << 24;
-	seg->limit = (uint32_t)((d & 0xffff) | ((d >> 48) & 0xf) << 16);
-	seg->g = (d >> 55) & 1;
-	if (seg->g)
-		seg->limit = (seg->limit << 12) | 0xfff;
-	/* Without the accessed bit, as this KVM shows user segments. */
-	seg->type = (d >> 40) & 0xe;
-	seg->s = (d >> 44) & 1;
-	seg->dpl = (d >> 45) & 3;
-	seg->present = (d >> 47) & 1;
-	seg->avl = (d >> 52) & 1;
-	seg->l = (d >> 53) & 1;
-	seg->db = (d >> 54) & 1;
-	if (!seg->present || !seg->s)
-		return vmm__fail("ring-3 breakpoint: selector 0x%x is not a present code/data segment", sel);
-	return 0;
-}
-
 /* The interrupt frame at RSP (no error code): RIP, CS, RFLAGS, RSP, SS. */
 struct frame {
 	uint64_t rip, cs, rflags, rsp, ss;
@@ -272,8 +239,8 @@ static int rewind_user(struct vm *vm, const struct frame *f, uint64_t rip, uint6
 	struct kvm_sregs *s = &vm->run->s.regs.sregs;
 	struct kvm_segment cs, ss;
 
-	if (load_segment(vm, (uint16_t)f->cs, &cs) || load_segment(vm, (uint16_t)f->ss, &ss))
-		return -1;
+	if (vcpu__segment(vm, (uint16_t)f->cs, &cs) || vcpu__segment(vm, (uint16_t)f->ss, &ss))
+		return vmm__fail("ring-3 breakpoint: %s", vmm__error());
 	s->cs = cs;
 	s->ss = ss;
 	r->rip = rip;

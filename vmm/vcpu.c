@@ -129,3 +129,35 @@ int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate
 	idt_gate__decode(raw, g);
 	return 0;
 }
+
+int vcpu__segment(struct vm *vm, uint16_t sel, struct kvm_segment *seg)
+{
+	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	const struct kvm_dtable *t = &s->gdt;
+	uint64_t base = t->base, limit = t->limit, d;
+
+	if (sel & 4) {
+		base = s->ldt.base;
+		limit = s->ldt.limit;
+	}
+	if ((uint64_t)(sel | 7) > limit || vm__read_gva(vm, 0, base + (sel & ~7u), &d, sizeof(d)))
+		return vmm__fail("descriptor of selector 0x%x unreadable", sel);
+	memset(seg, 0, sizeof(*seg));
+	seg->selector = sel;
+	seg->base = ((d >> 16) & 0xffffff) | ((d >> 56) & 0xff) << 24;
+	seg->limit = (uint32_t)((d & 0xffff) | ((d >> 48) & 0xf) << 16);
+	seg->g = (d >> 55) & 1;
+	if (seg->g)
+		seg->limit = (seg->limit << 12) | 0xfff;
+	/* Without the accessed bit, as this KVM shows user segments. */
+	seg->type = (d >> 40) & 0xe;
+	seg->s = (d >> 44) & 1;
+	seg->dpl = (d >> 45) & 3;
+	seg->present = (d >> 47) & 1;
+	seg->avl = (d >> 52) & 1;
+	seg->l = (d >> 53) & 1;
+	seg->db = (d >> 54) & 1;
+	if (!seg->present || !seg->s)
+		return vmm__fail("selector 0x%x is not a present code/data segment", sel);
+	return 0;
+}

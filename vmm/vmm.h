@@ -182,6 +182,10 @@ void idt_gate__decode(const uint8_t raw[16], struct idt_gate *g);
  * through page tables `cr3` (0: the current CR3).  -1 when the vector is
  * past the IDT limit or the gate cannot be read. */
 int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate *g);
+/* The segment cache the CPU would load for selector `sel` from its GDT or
+ * LDT descriptor (sregs' tables, current CR3; accessed bit left out).  -1
+ * if unreadable or not a present code/data segment. */
+int vcpu__segment(struct vm *vm, uint16_t sel, struct kvm_segment *seg);
 
 /* ---- snapshot.c: the whole machine --------------------------------------- */
 /* Takes GPRs, sregs, vCPU events, debug registers, XSAVE/XCRs, the MSRs the
