@@ -39,6 +39,9 @@ static const uint8_t dirty_loop[] = {
 	0x00, 0x10, 0x00, 0x00, 0x48, 0xff, 0xc9, 0x75, 0xf1, 0x31, 0xc0, 0xe7,
 	0xeb, 0xeb, 0xe5,
 };
+/* The fast-mode target in exit round trips: 10,000 cases/s at the 5 us
+ * exit of the machines it was set on (shared/reference/kvm-facts.md). */
+#define FAST_TARGET_FLOORS 20.0
 #define BENCH_CODE   0x100000ULL
 #define BENCH_PAGES  0x200000ULL
 
@@ -282,22 +285,39 @@ int cmd_bench(int argc, char **argv)
 	for (int trace = 0; trace <= 1; trace++) {
 		struct sweep_bench b;
 		char label[64];
-		double target;
+		double target, per_case;
 
 		snprintf(label, sizeof(label), "sweep, %s mode (kthreads, irq+nmi)", trace ? "trace" : "fast");
-		if (sweep__bench(variant, "kthreads", "irq,nmi", trace, n >= 20000 ? 40 : 12, &b)) {
+		if (sweep__bench(variant, "kthreads", "irq,nmi", trace, n >= 20000 ? 0 : 120, &b)) {
 			printf("  %-44s unavailable: %s\n", label, vmm__error());
 			continue;
 		}
-		printf("  %-44s %9.1f cases/s  (%.0f us per case = %.0f x floor; %.0f exits, "
-		       "%.0f steps per case)\n", label, b.cases_per_sec, 1e6 / b.cases_per_sec,
-		       1e6 / b.cases_per_sec / floor_us, b.mean_exits, b.mean_steps);
-		target = trace ? (b.mean_steps > 0 ? 0.5 * (1e6 / step_us) / b.mean_steps : 0) : 10000;
-		snprintf(label, sizeof(label), "  target: >= %.0f cases/s%s", target,
-			 trace ? " (half of steps/s / steps)" : "");
-		printf("  %-44s %s\n", label, b.cases_per_sec >= target ? "met" :
-		       "NOT MET: each case runs its scenario on to the guest's verdict "
-		       "(docs/performance.md)");
+		per_case = 1e6 / b.cases_per_sec;
+		printf("  %-44s %9.1f cases/s  (%.0f us per case = %.1f x floor; %.1f exits, "
+		       "%.0f steps per case; %u cases, %u chained, %u converged)\n", label,
+		       b.cases_per_sec, per_case, per_case / floor_us, b.mean_exits, b.mean_steps,
+		       b.cases, b.chained, b.converged);
+		printf("  %-44s %9.0f us   %5.1f x floor (guest code and exits)\n",
+		       "  of which inside KVM_RUN", b.mean_run_us, b.mean_run_us / floor_us);
+		printf("  %-44s %9.0f us   %5.1f x floor (restore, checkpoint, checks, oracles)\n",
+		       "  of which outside it", per_case - b.mean_run_us,
+		       (per_case - b.mean_run_us) / floor_us);
+		if (trace) {
+			target = b.mean_steps > 0 ? 0.5 * (1e6 / step_us) / b.mean_steps : 0;
+			snprintf(label, sizeof(label), "  target: >= %.0f cases/s (half of steps/s / steps)",
+				 target);
+			printf("  %-44s %s\n", label, b.cases_per_sec >= target ? "met" : "NOT MET");
+			continue;
+		}
+		/* 10,000 cases/s is 100 us per case: 20 round trips of the 5 us
+		 * exit the issue's machines were measured with
+		 * (shared/reference/kvm-facts.md).  Both readings are printed. */
+		printf("  %-44s %s\n", "  target: >= 10000 cases/s",
+		       b.cases_per_sec >= 10000 ? "met" : "NOT MET on this host's exit cost");
+		snprintf(label, sizeof(label), "  target at this floor: <= %.0f x floor per case",
+			 FAST_TARGET_FLOORS);
+		printf("  %-44s %s (10,000/s at the reference 5 us exit)\n", label,
+		       per_case / floor_us <= FAST_TARGET_FLOORS ? "met" : "NOT MET");
 	}
 	boot_us = bench_boot_to_ready(variant, "user-spin", n >= 20000 ? 9 : 3, why, sizeof(why));
 	if (boot_us >= 0)

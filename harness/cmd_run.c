@@ -9,7 +9,8 @@
 #include "mutate.h"
 
 static const char run_usage[] =
-	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--tail N] [--patch WHERE=HEX]...\n"
+	"usage: kinject run [--twice] [--trace] [--guest ELF] [--budget N] [--tail N] [--converge]\n"
+	"                   [--patch WHERE=HEX]...\n"
 	"                   [--verbose] CASE...\n"
 	"Replays each case file (docs/case-format.md) and judges it with the oracles\n"
 	"(docs/oracles.md).  One line per case, PASS|FAIL|SKIP|ERROR, findings below.\n"
@@ -21,6 +22,8 @@ static const char run_usage[] =
 	"  --tail N     end each run N exits after every interrupted context resumed, not at\n"
 	"               the guest's verdict: faster, but later damage goes unseen\n"
 	"  --patch WHERE=HEX  add this code patch to every case (repeatable; case syntax)\n"
+	"  --converge   end a run when the last step's context resumes with the machine back\n"
+	"               at its stop's state (as sweeps do; docs/sweep.md)\n"
 	"  --verbose    print oracle notes and the cost of each case\n"
 	"exit: 0 all pass, 1 any fail, 2 usage, parse or setup error, 3 all skipped\n";
 
@@ -76,6 +79,7 @@ int cmd_run(int argc, char **argv)
 		{ "guest", required_argument, NULL, 'g' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "tail", required_argument, NULL, 'L' },
+		{ "converge", no_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "patch", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -108,6 +112,7 @@ int cmd_run(int argc, char **argv)
 				kinject__die("--tail: expected a positive number, got '%s'", optarg);
 			break;
 		case 'v': verbose = true; break;
+		case 'c': o.converge = true; break;
 		case 'p':
 			if (case__parse_patch_option(optarg, extra, &nextra))
 				kinject__die("%s", vmm__error());

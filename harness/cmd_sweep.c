@@ -15,7 +15,7 @@ static const char sweep_usage[] =
 	"                     [--jobs N] [--json] [--junit FILE] [--out DIR] [--no-out]\n"
 	"                     [--limit N] [--hits N] [--iters N] [--guest ELF]\n"
 	"                     [--patch SYM+OFF=HEX ...] [--run-impossible] [--max-steps N]\n"
-	"                     [--case-timeout SEC] [--tail N] [--quiet]\n"
+	"                     [--case-timeout SEC] [--tail N] [--no-converge] [--quiet]\n"
 	"Stops the guest at every instruction boundary of its entry/exit text that a driver\n"
 	"reaches, injects each event there and judges the outcome (docs/sweep.md).\n"
 	"  --variant V       guest entry variant (default linux64)\n"
@@ -40,6 +40,9 @@ static const char sweep_usage[] =
 	"  --case-timeout S  kill a worker silent for S seconds (default 120)\n"
 	"  --tail N          end each case N exits after its contexts resumed, not at the\n"
 	"                    guest's verdict: faster, but later damage goes unseen\n"
+	"  --no-converge     run every case from READY to the guest's verdict (by default a\n"
+	"                    case starts at the previous case's stop and ends at its resume\n"
+	"                    when the machine is back at its stop's state: docs/sweep.md)\n"
 	"  --quiet           no plan notes, no summary table\n"
 	"exit: 0 no failure, 1 failures, errors or a scenario failing without injection,\n"
 	"      2 usage or setup error\n";
@@ -80,6 +83,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "max-steps", required_argument, NULL, 'M' },
 		{ "case-timeout", required_argument, NULL, 'C' },
 		{ "tail", required_argument, NULL, 'L' },
+		{ "no-converge", no_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -134,6 +138,7 @@ int cmd_sweep(int argc, char **argv)
 		case 'M': o.max_steps = number("--max-steps", optarg, 1, UINT32_MAX); break;
 		case 'C': o.case_timeout_s = (unsigned)number("--case-timeout", optarg, 1, 86400); break;
 		case 'L': o.tail_exits = number("--tail", optarg, 1, UINT32_MAX); break;
+		case 'N': o.no_converge = true; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(sweep_usage, stdout); return KINJECT_EXIT_PASS;
 		default:

@@ -35,6 +35,7 @@
 #include "engine.h"
 #include "entrymap.h"
 #include "oracle.h"
+#include "converge.h"
 
 #define MSR_KERNEL_GS_BASE 0xc0000102u
 #define IDT_VECTOR_DF 8
@@ -44,6 +45,8 @@
 
 enum { SLOT_STOP, SLOT_RESUME, SLOT_DECIDE, SLOT_SWITCH };
 #define ORACLE_MAX 16
+#define ENGINE_MAX_GUARDS 64
+#define ENGINE_LOST_STEP_RUNS 4                /* runs of a trace that loses steps */
 #define USER_HALF_END 0x0000800000000000ULL   /* end of the canonical lower half */
 
 struct session {
@@ -70,8 +73,25 @@ struct session {
 	uint64_t baseline_exits;
 	uint64_t default_budget;
 
+	/* The checkpoint at the last stop of the latest case (engine_opts
+	 * converge/chain): the machine before the injection, the run's
+	 * bookkeeping then (fast mode), and which stop it is. */
+	struct vm_snapshot *ckpt;
+	bool ckpt_valid;
+	char ckpt_key[ENGINE_KEY_MAX];
+	struct run *ckpt_run;                /* the run then (if nothing was found yet) */
+	bool ckpt_run_ok;                    /* ... and it may be continued */
+	uint64_t ckpt_exits;                 /* exits the run had used by then */
+	struct converge *cv;                 /* NULL: cases never end early */
+	/* Step lists (engine__case_key) seen to pass with nothing found, the
+	 * newest last: what a converged case's rest of the run is. */
+	char (*passed)[ENGINE_KEY_MAX];
+	unsigned npassed;
+
 	/* Trace mode, built on first use. */
 	int map_state;                       /* 0 not built, 1 built, -1 failed */
+	uint64_t guards[ENGINE_MAX_GUARDS];  /* where the host lost a step trap */
+	unsigned nguards;
 	char map_error[200];
 	struct entrymap map;
 	struct dcache_ent *dcache;           /* kernel code outside the entry text */
@@ -103,6 +123,10 @@ struct run {
 	struct verdict end;
 	bool ended;
 	uint64_t tail_end;                   /* tail mode: exit count that ends the run, 0 */
+	bool ckpt_taken;                     /* s->ckpt is this run's last stop */
+	bool chained;                        /* this run started from s->ckpt */
+	uint64_t steps_base;                 /* ... with this many steps already counted */
+	const struct engine_chain *chain;    /* the caller's chaining hint, or NULL */
 
 	/* Trace mode. */
 	bool trace;                          /* this run single-steps after injections */
@@ -113,6 +137,10 @@ struct run {
 	uint64_t bp_addr[VM_MAX_BREAKPOINTS];
 	uint64_t steps, budget_steps;
 	unsigned guard_pair;                 /* slots 0-1 or 2-3 guard this step (see step_guard) */
+	uint64_t expect[2];                  /* an unguarded step must land on one of these */
+	unsigned nexpect;                    /* ... (0: not checked) */
+	uint64_t expect_from;                /* the instruction stepped */
+	bool lost_step;                      /* the host lost a trap: run the case again */
 	unsigned last_injected;              /* step number injected at the next at_step, 0: none */
 	bool to_user;                        /* the last step was a return to ring 3 */
 	const char *gap;                     /* printed with the next step */
@@ -203,6 +231,7 @@ static void step_on(struct run *R)
 
 static void step_off(struct run *R)
 {
+	R->nexpect = 0;
 	if (!R->stepping)
 		return;
 	dbg__set_singlestep(R->s->g.vm, false);
@@ -360,6 +389,18 @@ struct session *engine__open(const struct engine_opts *opts, const struct kcase 
 	guest__run_to_verdict(&s->g, &s->baseline, KINJECT_BOOT_MAX_EXITS);
 	s->baseline_exits = vm__exit_count(s->g.vm) - start;
 	s->default_budget = s->baseline_exits * ENGINE_BUDGET_FACTOR + ENGINE_BUDGET_SLACK;
+	if (s->opts.converge && !s->opts.twice) {
+		/* The checkpoint's copy of RAM, made once per session. */
+		s->ckpt = snap__clone(s->g.vm, s->snap);
+		if (!s->ckpt)
+			goto fail;
+		s->cv = converge__open(&s->g);
+		if (!s->cv && s->opts.debug)
+			fprintf(s->opts.debug, "    [engine] cases run to the verdict: %s\n", vmm__error());
+		else if (s->cv && s->opts.debug && converge__stats_note(s->cv)[0])
+			fprintf(s->opts.debug, "    [engine] statistics not exempt from convergence: %s\n",
+				converge__stats_note(s->cv));
+	}
 	return s;
 fail:
 	engine__close(s);
@@ -370,7 +411,11 @@ void engine__close(struct session *s)
 {
 	if (!s)
 		return;
+	snap__free(s->ckpt);
 	snap__free(s->snap);
+	converge__close(s->cv);
+	free(s->ckpt_run);
+	free(s->passed);
 	analysis__free(&s->entry);
 	if (s->map_state > 0)
 		entrymap__free(&s->map);
@@ -496,6 +541,9 @@ static int capture(struct run *R, struct engine_state *st)
 	st->insn = analysis__at(&R->s->entry, st->regs.rip);
 	st->iret_frame_ok = st->insn && (st->insn->flags & INSN_IRET) &&
 		!vm__read_gva(vm, 0, st->regs.rsp, st->iret_frame, sizeof(st->iret_frame));
+	/* The checkpoint just taken here read it already: no second ioctl. */
+	if (R->ckpt_taken && snap__msr(R->s->ckpt, idx, &st->kernel_gs_base))
+		return 0;
 	return vcpu__get_msrs(vm, &idx, &st->kernel_gs_base, 1);
 }
 
@@ -541,6 +589,161 @@ static void arm_resume(struct run *R)
 		R->tail_end = vm__exit_count(R->s->g.vm) + R->s->opts.tail_exits;
 }
 
+/* ---- checkpoints and convergence ------------------------------------------------ */
+
+#define ENGINE_MAX_PASSED 64
+
+/* The first n steps of c, stops by address: what identifies a run that far. */
+static void steps_key(const struct kcase *c, unsigned n, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < n && off < len; i++) {
+		char st[256];
+		off += (size_t)snprintf(buf + off, len - off, "%s%s @0x%llx", i ? " | " : "",
+					case__step_str(&c->steps[i], st, sizeof(st)),
+					(unsigned long long)c->steps[i].stop.addr);
+	}
+}
+
+/* The checkpoint's name: the steps before the last, and the last stop. */
+static void ckpt_key(const struct kcase *c, uint64_t addr, uint32_t hit, char *buf, size_t len)
+{
+	size_t off;
+
+	steps_key(c, c->nsteps - 1, buf, len);
+	off = strlen(buf);
+	snprintf(buf + off, len - off, " || 0x%llx#%u", (unsigned long long)addr, hit);
+}
+
+/* The run without the last step was seen to pass, nothing found.  A key
+ * found moves to the newest end: the runs cases converge into stay. */
+static bool prefix_passed(const struct run *R)
+{
+	struct session *s = R->s;
+	unsigned last = R->c->nsteps - 1;
+	char key[ENGINE_KEY_MAX];
+
+	if (last == 0)
+		return s->baseline.kind == VERDICT_PASS;
+	steps_key(R->c, last, key, sizeof(key));
+	for (unsigned i = 0; i < s->npassed; i++)
+		if (!strcmp(s->passed[i], key)) {
+			memmove(s->passed + i, s->passed + i + 1,
+				(s->npassed - i - 1) * sizeof(*s->passed));
+			memcpy(s->passed[s->npassed - 1], key, sizeof(key));
+			return true;
+		}
+	return false;
+}
+
+static void note_passed(struct session *s, const struct kcase *c)
+{
+	if (!s->passed && !(s->passed = calloc(ENGINE_MAX_PASSED, sizeof(*s->passed))))
+		return;
+	if (s->npassed == ENGINE_MAX_PASSED) {
+		memmove(s->passed, s->passed + 1, (ENGINE_MAX_PASSED - 1) * sizeof(*s->passed));
+		s->npassed--;
+	}
+	steps_key(c, c->nsteps, s->passed[s->npassed++], ENGINE_KEY_MAX);
+}
+
+/* At the last step's stop, before its injection: the machine (for the
+ * convergence check, and for the next case to start here) and, with
+ * nothing found so far, the run's bookkeeping. */
+static int checkpoint_take(struct run *R)
+{
+	struct session *s = R->s;
+	struct vm *vm = s->g.vm;
+	const struct case_step *sp = &R->c->steps[R->c->nsteps - 1];
+
+	if (!s->ckpt && !(s->ckpt = snap__clone(vm, s->snap)))
+		return -1;
+	s->ckpt_valid = false;
+	if (snap__update(vm, s->ckpt))
+		return -1;
+	s->ckpt_valid = true;
+	R->ckpt_taken = true;
+	ckpt_key(R->c, sp->stop.addr, (uint32_t)sp->stop.hit, s->ckpt_key, sizeof(s->ckpt_key));
+	s->ckpt_run_ok = false;
+	if (!R->r->nfindings && !R->r->dropped) {
+		if (!s->ckpt_run && !(s->ckpt_run = malloc(sizeof(*R))))
+			return 0;
+		*s->ckpt_run = *R;
+		s->ckpt_exits = vm__exit_count(vm) - R->start_exits;
+		s->ckpt_run_ok = true;
+	}
+	return 0;
+}
+
+/* Chaining: the checkpoint is this case's previous stop: go on from there
+ * with the run's bookkeeping as it was.  False: start from READY. */
+static bool chain_start(struct run *R)
+{
+	struct session *s = R->s;
+	struct kcase *c = R->c;
+	struct case_result *r = R->r;
+	const struct engine_chain *ch = R->chain;
+	char key[ENGINE_KEY_MAX];
+
+	if (!ch || !s->ckpt_valid || !s->ckpt_run_ok)
+		return false;
+	ckpt_key(c, ch->from_addr, ch->from_hit, key, sizeof(key));
+	if (strcmp(key, s->ckpt_key) || snap__restore(s->g.vm, s->ckpt))
+		return false;
+	*R = *s->ckpt_run;
+	R->c = c;
+	R->r = r;
+	R->x.c = c;
+	R->x.r = r;
+	R->chain = ch;
+	R->chained = true;
+	R->ckpt_taken = false;
+	R->start_exits = vm__exit_count(s->g.vm) - s->ckpt_exits;
+	r->steps_done = R->x.nsteps;
+	r->chained = true;
+	R->steps_base = R->steps;
+	R->nexpect = 0;
+	/* Trace mode: stepping on where it was (step_guard arms the guards
+	 * before the next step); else the slots as they were. */
+	if (R->stepping)
+		dbg__set_singlestep(s->g.vm, true);
+	else
+		bp_rearm(R);
+	return true;
+}
+
+/* The last step's context is back.  If the machine is as it was at that
+ * stop (harness/converge.h), the rest of the run is the run without this
+ * step, which passed: end here. */
+static void converge_try(struct run *R)
+{
+	struct vm *vm = R->s->g.vm;
+	unsigned last = oracle__last(&R->x);
+	struct converge_live lv = { .rsp = vcpu__regs(vm)->rsp, .cpl = vcpu__cpl(vm) };
+	char why[ENGINE_TEXT_MAX];
+
+	if (!prefix_passed(R)) {
+		trace_line(R, "not converged: the run without step %u was not seen to pass", last + 1);
+		return;
+	}
+	for (unsigned i = 0; i < last; i++)
+		if (!R->x.resumed[i])
+			lv.outer_rsp[lv.nouter++] = R->x.stop[i].regs.rsp;
+	int rc = converge__check(R->s->cv, R->s->ckpt, &lv, why, sizeof(why));
+	if (rc) {
+		trace_line(R, "not converged (%s): on to the verdict", rc < 0 ? vmm__error() : why);
+		return;
+	}
+	verdict__set(&R->end, VERDICT_PASS, "converged",
+		     "step %u's context resumed with the machine as at its stop (dead stack and "
+		     "statistics aside): the rest is the run without it, which passed", last + 1);
+	R->ended = true;
+	R->r->converged = true;
+	trace_line(R, "converged: the machine is as at step %u's stop", last + 1);
+}
+
 static void hit_resume(struct run *R)
 {
 	const struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
@@ -565,6 +768,8 @@ static void hit_resume(struct run *R)
 		if (o->at_resume)
 			o->at_resume(&R->x, (unsigned)k);
 	arm_resume(R);
+	if (k == (int)oracle__last(&R->x) && R->ckpt_taken && R->s->cv && !R->searching)
+		converge_try(R);
 }
 
 static void hit_switch(struct run *R)
@@ -621,6 +826,24 @@ static void hit_decide(struct run *R)
 		bp_clear(R, SLOT_DECIDE);
 }
 
+/* The C handler may clobber every register the SysV ABI does not keep
+ * (all but RBX, RBP, RSP, R12-R15).  A real kernel's C code does; our
+ * small handlers mostly do not, which would hide an exit path that
+ * forgets to restore one (its saved value and the live one agree).  So
+ * the harness does what the callee may, to the three that carry no
+ * argument at its first instruction (RDI, RSI, RDX, RCX, R8 and R9 may:
+ * the exception handler takes CR2 in RSI): RAX (the vector-register count
+ * of a variadic call only), R10 and R11. */
+static void clobber_scratch(struct run *R)
+{
+	struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
+
+	rg->rax = 0xc10bbe7ed0000000ULL;
+	rg->r10 = 0xc10bbe7ed000000aULL;
+	rg->r11 = 0xc10bbe7ed000000bULL;
+	vcpu__mark_dirty(R->s->g.vm, KVM_SYNC_X86_REGS);
+}
+
 static void hit_handler(struct run *R)
 {
 	struct vm *vm = R->s->g.vm;
@@ -651,6 +874,7 @@ static void hit_handler(struct run *R)
 			o->at_handler(&R->x);
 	bp_clear(R, SLOT_STOP);
 	R->handler = 0;
+	clobber_scratch(R);
 }
 
 /* One breakpoint exit: every slot whose DR6 bit is set, resumes first so a
@@ -759,6 +983,7 @@ static uint64_t idt_gate(struct run *R, unsigned vector)
 }
 
 static void on_breakpoint(struct run *R, const struct vm_exit *e);
+static void step_check(struct run *R, uint64_t rip);
 
 /* One instruction about to execute: the oracles judge it, the slots are
  * matched in software (unless the hardware just reported them), the
@@ -877,6 +1102,7 @@ static bool trace_deliver(struct run *R, int *host_err, unsigned vector)
 	struct vm_exit e;
 	int rc;
 
+	R->nexpect = 0;                      /* not a step of step_guard's */
 	R->deliver_pending = false;
 	if (!gate) {
 		step_on(R);
@@ -938,6 +1164,7 @@ static bool trace_gap(struct run *R, int *host_err)
 	struct vm_exit e;
 	int rc;
 
+	R->nexpect = 0;                      /* not a step of step_guard's */
 	step_off(R);
 	rc = run_unstepped(R, &e, 1, host_err);
 	R->r->gaps++;
@@ -957,12 +1184,49 @@ static bool trace_gap(struct run *R, int *host_err)
 
 /* The host loses the single-step trap after an instruction it emulates
  * (seen: swapgs, then one to three instructions run unseen -- the IRET to
- * ring 3 among them).  So every step also arms hardware breakpoints at
- * the instructions that can come next: the fall-through, a direct target,
- * a RET's return address.  Whichever exit comes first -- trap or
- * breakpoint -- is the next step.  The pairs of slots alternate: the VMM
- * disarms a slot that just hit for one entry.  IRETQ is left to the VMM
- * (it steps it with a breakpoint of its own). */
+ * ring 3 among them).  So a step of such an instruction also arms
+ * hardware breakpoints at the instructions that can come next: the
+ * fall-through, a direct target, a RET's return address.  Whichever exit
+ * comes first -- trap or breakpoint -- is the next step.  The pairs of
+ * slots alternate: the VMM disarms a slot that just hit for one entry.
+ * IRETQ is left to the VMM (it steps it with a breakpoint of its own).
+ *
+ * Guards cost a KVM_SET_GUEST_DEBUG per step, so only instructions the
+ * host may emulate get them: privileged and system instructions, GS/CR3/
+ * MSR/flags/stack-segment changes, fences, port I/O, the one before an IRET, and
+ * any the session learned.  Every other step is checked on arrival: it
+ * must land on a successor (or an IDT gate: an event or fault delivered
+ * on the way).  If it does not, the host lost a trap there: the address is
+ * learned and the case runs again (engine__run_case_from). */
+#define MAY_BE_EMULATED (INSN_PRIVILEGED | INSN_SWAPGS | INSN_CR3_WRITE | INSN_CR3_READ |    \
+			 INSN_CLI | INSN_STI | INSN_POPF | INSN_PUSHF | INSN_WRMSR | INSN_RDMSR |  \
+			 INSN_WRGSBASE | INSN_RDGSBASE | INSN_WRFSBASE | INSN_RDFSBASE | INSN_HLT | \
+			 INSN_LOADS_SS | INSN_SYSCALL | INSN_INT | INSN_FAR_XFER | INSN_UD |        \
+			 INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT | INSN_FENCE)
+
+static bool learned_guard(const struct session *s, uint64_t addr)
+{
+	for (unsigned i = 0; i < s->nguards; i++)
+		if (s->guards[i] == addr)
+			return true;
+	return false;
+}
+
+static bool needs_guard(struct run *R, const struct insn *in)
+{
+	const struct insn *nx;
+
+	if (in->flags & MAY_BE_EMULATED)
+		return true;
+	if (!strncmp(in->mnemonic, "in", 2) && strncmp(in->mnemonic, "inc", 3))
+		return true;                          /* in, insb, ...: port I/O */
+	if (!strncmp(in->mnemonic, "out", 3))
+		return true;
+	if ((nx = decode_at(R, in->addr + in->size)) && (nx->flags & INSN_IRET))
+		return true;
+	return learned_guard(R->s, in->addr);
+}
+
 static void step_guard(struct run *R)
 {
 	struct vm *vm = R->s->g.vm;
@@ -973,6 +1237,7 @@ static void step_guard(struct run *R)
 
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		dbg__clear_breakpoint(vm, i);
+	R->nexpect = 0;
 	if (!in || (in->flags & (INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT)))
 		return;
 	if (!(in->flags & (INSN_JMP | INSN_RET | INSN_CALL | INSN_UD)))
@@ -981,11 +1246,46 @@ static void step_guard(struct run *R)
 		next[n++] = in->target;
 	else if ((in->flags & INSN_RET) && !vm__read_gva(vm, 0, rg->rsp, &ret, sizeof(ret)))
 		next[n++] = ret;
+	if (!needs_guard(R, in)) {
+		/* A REP string instruction traps after each iteration. */
+		if (!strncmp(in->mnemonic, "rep", 3) && n < 2)
+			next[n++] = in->addr;
+		/* Indirect jumps and calls: the successor is not known here. */
+		if (n && !(in->flags & INSN_INDIRECT)) {
+			memcpy(R->expect, next, n * sizeof(next[0]));
+			R->nexpect = n;
+			R->expect_from = in->addr;
+		}
+		return;
+	}
 	R->guard_pair ^= 1;
 	base = R->guard_pair * 2;
 	for (unsigned i = 0; i < n; i++)
 		if (next[i] != rg->rip)         /* a breakpoint here would fire at once */
 			dbg__set_breakpoint(vm, (int)(base + i), next[i]);
+}
+
+/* An unguarded step landed at `rip`: a successor, an IDT gate (delivered
+ * on the way), or the host lost the trap (learn the address, run again). */
+static void step_check(struct run *R, uint64_t rip)
+{
+	struct session *s = R->s;
+
+	if (!R->nexpect)
+		return;
+	R->nexpect = 0;
+	for (unsigned i = 0; i < 2; i++)
+		if (R->expect[i] == rip)
+			return;
+	for (unsigned v = 0; v < 256; v++)
+		if (idt_gate(R, v) == rip)
+			return;
+	if (s->nguards < ENGINE_MAX_GUARDS && !learned_guard(s, R->expect_from))
+		s->guards[s->nguards++] = R->expect_from;
+	R->lost_step = true;
+	trace_line(R, "the host lost the single-step trap after 0x%llx (landed at 0x%llx): "
+		   "guarded from now on, the case runs again", (unsigned long long)R->expect_from,
+		   (unsigned long long)rip);
 }
 
 /* Trace mode, before the next run: deliver, stop stepping, budget, gaps.
@@ -1046,7 +1346,7 @@ static bool run_once_more(struct run *R, int *host_err)
 	struct vm_exit e;
 	uint64_t used, max;
 
-	if (tail_over(R))
+	if (R->ended || tail_over(R))
 		return false;
 	if (R->trace) {
 		int t = trace_before_run(R, host_err);
@@ -1076,8 +1376,16 @@ static bool run_once_more(struct run *R, int *host_err)
 	}
 	/* While stepping the only breakpoints armed are step_guard's. */
 	if (e.kind == VM_EXIT_SINGLESTEP || e.kind == VM_EXIT_BREAKPOINT) {
-		if (R->stepping)
+		if (R->stepping) {
+			step_check(R, vcpu__regs(vm)->rip);
+			if (R->lost_step) {
+				verdict__set(&R->end, VERDICT_ERROR, "lost step",
+					     "the host lost a single-step trap: run again");
+				R->ended = true;
+				return false;
+			}
 			on_step(R, true);
+		}
 		return true;
 	}
 	if (e.kind == VM_EXIT_BUDGET) {
@@ -1117,7 +1425,7 @@ static void finish(struct run *R)
 	}
 	R->r->guest = R->end;
 	R->r->traced = R->trace;
-	R->r->steps = R->steps;
+	R->r->steps = R->steps - R->steps_base;   /* this run's own, not a chained prefix's */
 	R->x.ended = true;
 	R->x.end_rip = vcpu__regs(vm)->rip;
 	/* The digest hashes all of RAM (~6 ms here); only the determinism
@@ -1190,34 +1498,48 @@ static int run_case_once(struct run *R)
 	int host_err = 0;
 	char buf[256];
 
+	unsigned first = 0;
+
 	dbg__set_singlestep(vm, false);
 	R->stepping = false;
-	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		bp_clear(R, i);
-	if (snap__restore(vm, s->snap)) {
-		result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
-		return -1;
-	}
 	vm__console_clear(vm);
-	R->start_exits = vm__exit_count(vm);
-	R->resume_top = -1;
-	if (R->trace && trace_prepare(R)) {
-		result_set(R->r, VERDICT_ERROR, "%s", vmm__error());
-		return -1;
+	if (chain_start(R)) {
+		first = R->c->nsteps - 1;
+	} else {
+		for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
+			bp_clear(R, i);
+		if (snap__restore(vm, s->snap)) {
+			result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
+			return -1;
+		}
+		R->start_exits = vm__exit_count(vm);
+		R->resume_top = -1;
+		if (R->trace && trace_prepare(R)) {
+			result_set(R->r, VERDICT_ERROR, "%s", vmm__error());
+			return -1;
+		}
 	}
 
-	for (unsigned k = 0; k < R->c->nsteps; k++) {
+	for (unsigned k = first; k < R->c->nsteps; k++) {
 		const struct case_step *sp = &R->c->steps[k];
+		bool last = k + 1 == R->c->nsteps;
 
 		R->searching = true;
 		R->step = k;
-		R->hits = R->arrivals = 0;
-		R->found = false;
+		R->hits = R->arrivals = R->chained ? R->chain->before : 0;
+		/* Chained to a case that stopped at this very arrival. */
+		R->found = R->chained && R->hits == sp->stop.hit &&
+			   vcpu__regs(vm)->rip == sp->stop.addr;
 		bp_set(R, SLOT_STOP, sp->stop.addr);
 		while (!R->found && run_once_more(R, &host_err))
 			;
 		if (host_err)
 			return -1;
+		if (R->found && last && (s->cv || R->chain) && !R->only_determinism &&
+		    checkpoint_take(R)) {
+			result_set(R->r, VERDICT_ERROR, "checkpoint: %s", vmm__error());
+			return -1;
+		}
 		if (!R->found) {
 			/* The guest ended first.  After an injection, a crash or
 			 * a hang is the outcome to judge, not a missed state. */
@@ -1344,8 +1666,14 @@ static int run_again(struct run *R1, struct case_result *r)
 
 int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
 {
+	return engine__run_case_from(s, c, NULL, r);
+}
+
+int engine__run_case_from(struct session *s, struct kcase *c, const struct engine_chain *ch,
+			  struct case_result *r)
+{
 	struct run *R = calloc(1, sizeof(*R));
-	uint64_t t0 = now_usec(), e0 = vm__exit_count(s->g.vm), deadline;
+	uint64_t t0 = now_usec(), e0 = vm__exit_count(s->g.vm), ns0 = vm__run_ns(s->g.vm), deadline;
 	int rc = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -1376,35 +1704,56 @@ int engine__run_case(struct session *s, struct kcase *c, struct case_result *r)
 		goto out;
 	}
 
-	run_init(R, s, c);
-	R->r = r;
-	R->x = (struct oracle_ctx){
-		.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
-		.entry = &s->entry, .percpu = s->percpu, .c = c, .r = r,
-		.debug = s->opts.debug, .run = 1, .trace = R->trace,
-	};
-	select_oracles(R);
-	r->runs = 1;
-	/* A guest that spins without exiting never uses up an exit budget:
-	 * the wall clock bounds the case too. */
-	deadline = ENGINE_DEADLINE_MS + (R->trace ? R->budget_steps * ENGINE_STEP_US / 1000 : 0);
-	if (vm__set_deadline_ms(s->g.vm, deadline)) {
-		result_set(r, VERDICT_ERROR, "host error: %s", vmm__error());
-		rc = -1;
-		goto out;
+	/* A trace that lost a step runs again, that step guarded now. */
+	for (int attempt = 0; attempt < ENGINE_LOST_STEP_RUNS; attempt++) {
+		memset(R, 0, sizeof(*R));
+		memset(r, 0, sizeof(*r));
+		run_init(R, s, c);
+		R->r = r;
+		R->chain = ch;
+		R->x = (struct oracle_ctx){
+			.vm = s->g.vm, .symtab = &s->g.img.symtab, .layout = &s->g.layout,
+			.entry = &s->entry, .percpu = s->percpu, .c = c, .r = r,
+			.debug = s->opts.debug, .run = 1, .trace = R->trace,
+		};
+		select_oracles(R);
+		r->runs = 1;
+		/* A guest that spins without exiting never uses up an exit
+		 * budget: the wall clock bounds the case too. */
+		deadline = ENGINE_DEADLINE_MS +
+			   (R->trace ? R->budget_steps * ENGINE_STEP_US / 1000 : 0);
+		if (vm__set_deadline_ms(s->g.vm, deadline)) {
+			result_set(r, VERDICT_ERROR, "host error: %s", vmm__error());
+			rc = -1;
+			goto out;
+		}
+		rc = run_case_once(R);
+		if (rc || !R->lost_step)
+			break;
+		dbg__set_singlestep(s->g.vm, false);
 	}
-	rc = run_case_once(R);
 	if (rc)
 		goto out;
+	if (R->lost_step) {
+		result_set(r, VERDICT_ERROR, "the host lost single-step traps in %d runs: trace incomplete",
+			   ENGINE_LOST_STEP_RUNS);
+		goto out;
+	}
 	judge(r, c);
 
 	if (s->opts.twice)
 		rc = run_again(R, r);
+	/* What a later case that converges back into this run relies on:
+	 * this run passed, judged to the verdict or converged itself. */
+	if (!rc && r->observed == VERDICT_PASS && r->guest.kind == VERDICT_PASS &&
+	    strcmp(r->guest.what, "tail"))
+		note_passed(s, c);
 out:
 	vm__set_deadline_ms(s->g.vm, 0);
 	dbg__set_singlestep(s->g.vm, false);
 	r->exits = vm__exit_count(s->g.vm) - e0;
 	r->usec = now_usec() - t0;
+	r->run_usec = (vm__run_ns(s->g.vm) - ns0) / 1000;
 	free(R);
 	return rc < 0 ? -1 : 0;
 }

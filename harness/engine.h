@@ -32,6 +32,7 @@
 
 #define ENGINE_MAX_FINDINGS 32
 #define ENGINE_TEXT_MAX     192
+#define ENGINE_KEY_MAX      1024
 
 /* One thing an oracle saw go wrong.  Every field is one line of text. */
 struct finding {
@@ -76,7 +77,10 @@ struct case_result {
 					   * with opts.twice (0 otherwise) */
 	uint64_t exits;                   /* KVM exits, all runs of the case */
 	uint64_t usec;                    /* wall time, all runs of the case */
+	uint64_t run_usec;                /* ... of it inside KVM_RUN (guest code, exits) */
 	unsigned runs;                    /* 1, or 2 with determinism */
+	bool chained;                     /* started from the previous case's checkpoint */
+	bool converged;                   /* ended at its resume, converged */
 	/* Trace mode (zero otherwise). */
 	bool traced;                      /* the run single-stepped */
 	uint64_t steps;                   /* instructions single-stepped */
@@ -111,6 +115,12 @@ struct engine_opts {
 	 * oracle judges nothing then); a context that never resumes still
 	 * runs to the verdict.  0: every run goes to the verdict. */
 	uint64_t tail_exits;
+	/* End a run when the last step's context resumes and the machine has
+	 * converged back to its state at that stop (harness/converge.h), if
+	 * the engine has seen the rest of that run pass: the case without
+	 * its last step (or the scenario alone).  Sound, unlike tail mode;
+	 * off with `twice` (the determinism oracle needs the final state). */
+	bool converge;
 	FILE *debug;                      /* oracle notes ("does not apply"), or NULL */
 	/* Trace mode. */
 	uint64_t budget_steps;            /* 0: the case's, else ENGINE_DEFAULT_STEPS */
@@ -140,6 +150,24 @@ const struct symtab *engine__symtab(const struct session *s);
 /* Runs one case (resolving its symbols on the session's guest).  Always
  * fills `r`; returns 0, or -1 on a host failure (r->verdict is ERROR). */
 int engine__run_case(struct session *s, struct kcase *c, struct case_result *r);
+
+/* Chaining: a case whose steps but the last are those of the
+ * previous case run, and whose last stop comes later in the same
+ * uninjected run than the previous case's last stop, starts from the
+ * checkpoint at that stop instead of from READY.  Only the caller knows
+ * the order of arrivals (the sweep's plan single-stepped the run), so it
+ * says so: */
+struct engine_chain {
+	uint64_t from_addr;               /* the previous case's last stop ... */
+	uint32_t from_hit;                /* ... and its hit count */
+	/* Arrivals at this case's last stop address that match its
+	 * predicates, up to and including the arrival at that stop. */
+	uint32_t before;
+};
+/* engine__run_case, from the checkpoint if `ch` holds (else from READY,
+ * as without it).  r->chained tells which. */
+int engine__run_case_from(struct session *s, struct kcase *c, const struct engine_chain *ch,
+			  struct case_result *r);
 
 /* Default exit budget of a case: this many times the baseline, plus slack
  * for breakpoints. */

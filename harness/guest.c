@@ -11,8 +11,10 @@
 /*
  * What the host KVM cannot do, as guest command-line options: the guest then
  * avoids it (system calls by int $0x80, the ss16 stack segment from the GDT)
- * and its scenarios say what they skipped.  Warned about once, on stderr, so
- * the console stays identical from run to run.
+ * and its scenarios say what they skipped.  What the VMM emulates instead
+ * (SYSCALL, INT n: vmm/sysemu.c) the guest is not told about: it runs the
+ * real paths.  Warned about once, on stderr, so the console stays
+ * identical from run to run.
  */
 const char *guest__host_options(void)
 {
@@ -20,13 +22,21 @@ const char *guest__host_options(void)
 		enum quirk q;
 		const char *option;       /* what the guest is told */
 		const char *consequence;  /* what the user is told */
+		/* When the VMM emulates it: what the guest is still told (a
+		 * fallback for the moments the VMM cannot catch it: its catch
+		 * needs a free debug register), and what the user is told. */
+		const char *emulated_option;
+		const char *emulated;
 	} quirks[] = {
-		{ QUIRK_SYSCALL, " syscall=0", "SYSCALL/SYSRET paths are not exercised" },
+		{ QUIRK_SYSCALL, " syscall=0", "SYSCALL/SYSRET paths are not exercised",
+		  "", "emulated by the VMM" },
 		{ QUIRK_INT80, " int80=0", "the guest runs int $0x80 from its #UD handler; "
-					   "the int $0x80 gate is not exercised" },
-		{ QUIRK_LDT_SS, " ldt=0", "ss16 uses the GDT's 16-bit stack segment" },
+					   "the int $0x80 gate is not exercised",
+		  " int80=0", "emulated by the VMM (the guest's #UD handler runs it when all "
+			      "four debug registers are taken)" },
+		{ QUIRK_LDT_SS, " ldt=0", "ss16 uses the GDT's 16-bit stack segment", "", "" },
 		{ QUIRK_RING3_HWBP, "", "ring-3 breakpoints are emulated with INT3 and the guest's "
-					"#BP entry; no single-step in 64-bit ring 3" },
+					"#BP entry; no single-step in 64-bit ring 3", "", "" },
 	};
 	static char opts[64];
 	static bool done;
@@ -35,8 +45,14 @@ const char *guest__host_options(void)
 		return opts;
 	done = true;
 	for (size_t i = 0; i < sizeof(quirks) / sizeof(quirks[0]); i++) {
-		if (quirks__works(quirks[i].q))
+		enum quirk_state st = quirks__state(quirks[i].q);
+		if (st == QUIRK_WORKS)
 			continue;
+		if (st == QUIRK_EMULATED) {
+			fprintf(stderr, "kinject: warning: %s; %s\n", vmm__error(), quirks[i].emulated);
+			strcat(opts, quirks[i].emulated_option);
+			continue;
+		}
 		fprintf(stderr, "kinject: warning: %s; %s\n", vmm__error(), quirks[i].consequence);
 		strcat(opts, quirks[i].option);
 	}

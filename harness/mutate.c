@@ -636,7 +636,7 @@ static const struct driver drivers[] = {
 	{ "u-nmi-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
 	{ "u-db-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject exception db dr6 0x4000", NULL },
 	{ "u-pf-iret", "user-spin",
-	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x1000", NULL },
+	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x401000", NULL },
 	{ "sig-nmi-iret", "signals", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
 	{ "ss16-nmi-iret", "ss16", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
 	{ "sys-nmi-iret", "syscalls", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },

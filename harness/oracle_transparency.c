@@ -3,7 +3,12 @@
  * transparency: an asynchronous event (IRQ, NMI) that neither reschedules nor
  * signals is invisible: the interrupted context resumes at the same RIP with
  * every GPR, RFLAGS but RF, the segment selectors, FS/GS base, KERNEL_GS_BASE
- * and CR3 unchanged.
+ * and CR3 unchanged.  So is an exception in kernel mode that the kernel
+ * handles and returns from to the same RIP (a #DB, a spurious #PF, a
+ * tolerated #GP): a kernel's own fix-ups resume elsewhere.  (From ring 3 an
+ * exception may come back through a signal handler's sigreturn, which may
+ * rewrite registers by design, and a fault on the IRET back to ring 3 is
+ * turned into the user's: neither is judged.)
  *
  * "Rescheduled" is seen from outside: variant_switch_to was entered with the
  * interrupted task as prev before the context resumed (the engine's switch
@@ -46,9 +51,17 @@ static void transparency_at_resume(struct oracle_ctx *x, unsigned k)
 	uint64_t kgs;
 	const uint64_t all = ~0ULL;
 
-	if (!oracle__async(&x->event[k])) {
-		oracle__note(x, &oracle_transparency, "does not apply to step %u: an exception is "
-			     "not asynchronous", k + 1);
+	if (!oracle__async(&x->event[k]) && st->cpl != 0) {
+		oracle__note(x, &oracle_transparency, "does not apply to step %u: an exception from "
+			     "ring 3 may return through a signal handler", k + 1);
+		return;
+	}
+	/* A fault on the IRET/SYSRET back to ring 3 becomes the user's fault;
+	 * a later return passing the same instruction is another context. */
+	if (!oracle__async(&x->event[k]) && st->insn &&
+	    (st->insn->flags & (INSN_IRET | INSN_SYSRET))) {
+		oracle__note(x, &oracle_transparency, "does not apply to step %u: an exception on "
+			     "a return to ring 3 is the user's", k + 1);
 		return;
 	}
 	if (x->switched[k] || oracle__percpu(x, KINJECT_PCPU_CURRENT) != st->current) {
@@ -105,9 +118,9 @@ static void transparency_at_end(struct oracle_ctx *x)
 
 const struct oracle oracle_transparency = {
 	.name = "transparency",
-	.summary = "An IRQ or NMI that neither reschedules nor signals leaves the interrupted "
-		   "context exactly as it was: RIP, GPRs, RFLAGS but RF, segments, FS/GS base, "
-		   "KERNEL_GS_BASE, CR3.",
+	.summary = "An IRQ or NMI that neither reschedules nor signals, or a kernel-mode "
+		   "exception the kernel returns from, leaves the interrupted context exactly as "
+		   "it was: RIP, GPRs, RFLAGS but RF, segments, FS/GS base, KERNEL_GS_BASE, CR3.",
 	.at_resume = transparency_at_resume,
 	.at_end = transparency_at_end,
 };

@@ -33,6 +33,7 @@
 #define OWN_MAX_STEPS       400000ULL               /* scenario on its own, from READY */
 #define STEP_MAX_STEPS      50000ULL                /* after a driver's first step */
 #define MAX_HITS            8
+#define WORKER_CHUNK        64                      /* consecutive cases per worker turn */
 #define MAX_DRIVERS         8
 #define WHERE_MAX           96
 #define WHY_MAX             160
@@ -226,6 +227,7 @@ struct plan_item {
 	uint8_t pre;
 	uint32_t hit;
 	uint64_t addr;                 /* 0 for a driver check */
+	uint64_t ordinal;              /* the arrival's place in the driver's run (1, 2, ...) */
 	char where[WHERE_MAX];
 	char why[WHY_MAX];             /* PRE_IMPOSSIBLE: the reason */
 };
@@ -336,6 +338,8 @@ struct disc {
 	size_t nb;
 	uint32_t *count;                /* arrivals per boundary, this trace */
 	uint8_t *codes;                 /* [nb][hits][nevents]: 0 takeable, else why index + 1 */
+	uint64_t *ord;                  /* [nb][hits]: the arrival's place in the run */
+	uint64_t seq;                   /* arrivals so far, this trace */
 	char whys[32][WHY_MAX];
 	unsigned nwhys;
 };
@@ -379,8 +383,10 @@ static void arrive(struct disc *d, uint64_t rip)
 	if (i < 0)
 		return;
 	a = ++d->count[i];
+	d->seq++;
 	if (a > d->hits)
 		return;
+	d->ord[(size_t)i * d->hits + (a - 1)] = d->seq;
 	dbg__set_singlestep(vm, false);
 	for (size_t e = 0; e < d->nevents; e++) {
 		struct vm_event ev;
@@ -516,6 +522,9 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 		       drv->has_step ? STEP_MAX_STEPS : OWN_MAX_STEPS;
 	uint64_t stop_rip = 0, stop_cs = 0, stop_rsp = 0, prev_rip;
 	const struct symbol *ee = sym__find(&d->g.img.symtab, "error_entry");
+	/* SYSCALL from ring 3 (emulated by the VMM where the host breaks it)
+	 * enters at LSTAR: no IDT gate, no error_entry. */
+	const struct symbol *sc = sym__find(&d->g.img.symtab, "entry_SYSCALL_64");
 	struct queued q = { { 0 }, false };
 	struct vm_exit e;
 	struct verdict v;
@@ -524,6 +533,8 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 
 	memset(d->count, 0, d->nb * sizeof(*d->count));
 	memset(d->codes, 0, d->nb * d->hits * d->nevents);
+	memset(d->ord, 0, d->nb * d->hits * sizeof(*d->ord));
+	d->seq = 0;
 	drv->usable = true;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		dbg__clear_breakpoint(vm, i);
@@ -611,7 +622,8 @@ static void trace_driver(struct disc *d, struct plan_driver *drv)
 				second(d, idt_gate(d, 6)),
 				second(d, idt_gate(d, exc >= 0 ? (unsigned)exc : hv >= 0 ?
 						   (unsigned)hv : KINJECT_VEC_TIMER)),
-				second(d, idt_gate(d, 14)), ee ? ee->addr : 0,
+				second(d, idt_gate(d, 14)),
+				sc && quirks__works(QUIRK_SYSCALL) ? sc->addr : ee ? ee->addr : 0,
 			};
 			if (hv >= 0)
 				q.irq[hv / 8] &= (uint8_t)~(1u << (hv % 8));
@@ -787,7 +799,8 @@ static int disc_setup(struct disc *d, const char *scen)
 	}
 	d->count = calloc(d->nb, sizeof(*d->count));
 	d->codes = calloc(d->nb * d->hits * (d->nevents ? d->nevents : 1), 1);
-	if (!d->count || !d->codes)
+	d->ord = calloc(d->nb * d->hits, sizeof(*d->ord));
+	if (!d->count || !d->codes || !d->ord)
 		return vmm__fail("out of memory");
 	d->snap = snap__take(d->g.vm);
 	return d->snap ? 0 : -1;
@@ -801,6 +814,7 @@ static void disc_free(struct disc *d)
 	analysis__free(&d->own);
 	free(d->bounds);
 	free(d->count);
+	free(d->ord);
 	free(d->codes);
 	if (d->g.vm)
 		guest__destroy(&d->g);
@@ -932,6 +946,7 @@ static int discover(const struct plan *p, size_t si, int fd)
 							.scen = (uint16_t)si, .driver = (uint16_t)k,
 							.event = (uint16_t)e, .hit = a,
 							.addr = d.bounds[i],
+							.ordinal = d.ord[i * d.hits + (a - 1)],
 							.pre = code && !p->o->run_impossible ?
 							       PRE_IMPOSSIBLE : PRE_RUN,
 						};
@@ -1226,7 +1241,10 @@ out:
 	return rc;
 }
 
-/* Items in scenario order (children finish in any order). */
+/* Items in scenario order (children finish in any order); within a
+ * driver, its check first (the run its cases converge back into), then
+ * the arrivals in the order the run reaches them, so each case can start
+ * from the previous one's stop (engine_chain). */
 static int item_cmp(const void *a, const void *b)
 {
 	const struct plan_item *x = a, *y = b;
@@ -1237,10 +1255,8 @@ static int item_cmp(const void *a, const void *b)
 		return x->driver < y->driver ? -1 : 1;
 	if ((x->event == DRIVER_CHECK) != (y->event == DRIVER_CHECK))
 		return x->event == DRIVER_CHECK ? -1 : 1;
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	if (x->hit != y->hit)
-		return x->hit < y->hit ? -1 : 1;
+	if (x->ordinal != y->ordinal)
+		return x->ordinal < y->ordinal ? -1 : 1;
 	return x->event < y->event ? -1 : x->event > y->event;
 }
 
@@ -1280,12 +1296,39 @@ struct worker_arg {
 	size_t n;
 };
 
+/* Item `idx` may start from the stop of item `prev` (run just before it
+ * on the same session): the same driver, the same steps but the last,
+ * reached no earlier.  Fills the hint for engine__run_case_from. */
+static bool chain_hint(const struct plan *p, uint32_t prev, uint32_t idx, struct engine_chain *ch)
+{
+	const struct plan_item *a = &p->items[prev], *b = &p->items[idx];
+	bool seen[MAX_HITS + 1] = { false };
+
+	if (a->scen != b->scen || a->driver != b->driver || a->event == DRIVER_CHECK ||
+	    b->event == DRIVER_CHECK || a->ordinal > b->ordinal || b->hit > MAX_HITS)
+		return false;
+	*ch = (struct engine_chain){ .from_addr = a->addr, .from_hit = a->hit };
+	/* Arrivals at b's address up to a's: the plan holds every arrival
+	 * below b's hit count, in order. */
+	for (uint32_t i = prev + 1; i-- > 0;) {
+		const struct plan_item *x = &p->items[i];
+		if (x->scen != b->scen || x->driver != b->driver || x->event == DRIVER_CHECK)
+			break;
+		if (x->addr == b->addr && x->ordinal <= a->ordinal && x->hit <= MAX_HITS &&
+		    !seen[x->hit]) {
+			seen[x->hit] = true;
+			ch->before++;
+		}
+	}
+	return ch->before <= b->hit;
+}
+
 static int worker_child(void *arg, int fd)
 {
 	const struct worker_arg *a = arg;
 	const struct plan *p = a->p;
 	struct engine_opts eo = { .elf = p->o->elf, .trace = p->o->trace,
-				  .tail_exits = p->o->tail_exits };
+				  .tail_exits = p->o->tail_exits, .converge = !p->o->no_converge };
 	struct session *sess = NULL;
 	long sess_scen = -1;
 	char sess_err[480] = "";
@@ -1308,7 +1351,10 @@ static int worker_child(void *arg, int fd)
 		w->magic = WIRE_MAGIC;
 		w->item = a->list[k];
 		if (sess) {
-			engine__run_case(sess, c, &w->r);
+			struct engine_chain chn;
+			bool chained = k > 0 && !p->o->no_converge &&
+				       chain_hint(p, a->list[k - 1], a->list[k], &chn);
+			engine__run_case_from(sess, c, chained ? &chn : NULL, &w->r);
 		} else {
 			w->r.verdict = w->r.observed = VERDICT_ERROR;
 			snprintf(w->r.reason, sizeof(w->r.reason), "session: %s", sess_err);
@@ -1592,13 +1638,15 @@ static int run_workers(struct runner *R, unsigned jobs)
 		rc = vmm__fail("out of memory");
 		goto out;
 	}
-	/* Worker j takes every jobs-th case: similar costs on every side. */
+	/* Worker j takes every jobs-th chunk of consecutive cases: similar
+	 * costs on every side, and inside a chunk each case can start where
+	 * the one before it stopped (engine_chain). */
 	for (unsigned j = 0; j < jobs; j++) {
 		size_t k = 0;
 		ch[j].fd = -1;
 		ch[j].list = lists + off;
 		for (size_t i = 0; i < p->nitems; i++)
-			if (p->items[i].pre == PRE_RUN && k++ % jobs == j)
+			if (p->items[i].pre == PRE_RUN && (k++ / WORKER_CHUNK) % jobs == j)
 				lists[off++] = (uint32_t)i;
 		ch[j].n = (size_t)(lists + off - ch[j].list);
 	}
@@ -1945,12 +1993,12 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 {
 	struct sweep_opts o = { .variant = variant, .trace = trace, .jobs = 1,
 				.iters = SWEEP_DEFAULT_ITERS };
-	struct engine_opts eo = { .trace = trace };
+	struct engine_opts eo = { .trace = trace, .converge = true };
 	struct session *s = NULL;
 	struct kcase *c = malloc(sizeof(*c));
 	struct case_result *r = malloc(sizeof(*r));
 	struct plan p;
-	uint64_t steps = 0, exits = 0;
+	uint64_t steps = 0, exits = 0, run_us = 0;
 	unsigned done = 0;
 	double t0 = 0;
 	int rc = -1;
@@ -1970,8 +2018,11 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 		goto out;
 	}
 	qsort(p.items, p.nitems, sizeof(p.items[0]), item_cmp);
-	plan_limit(&p, ncases);
-	for (size_t i = 0; i < p.nitems; i++) {
+	/* The first cases of the plan in plan order, as a sweep worker runs
+	 * them (each from the previous one's stop where it can). */
+	for (size_t i = 0, prev = SIZE_MAX; i < p.nitems && (!ncases || done < ncases); i++) {
+		struct engine_chain chn;
+
 		if (p.items[i].pre != PRE_RUN)
 			continue;
 		item_case(&p, i, c);
@@ -1979,11 +2030,16 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 			goto out;
 		if (!done)
 			t0 = now_sec();
-		if (engine__run_case(s, c, r))
+		bool chained = prev != SIZE_MAX && chain_hint(&p, (uint32_t)prev, (uint32_t)i, &chn);
+		if (engine__run_case_from(s, c, chained ? &chn : NULL, r))
 			goto out;
 		steps += r->steps;
 		exits += r->exits;
+		run_us += r->run_usec;
+		b->chained += r->chained;
+		b->converged += r->converged;
 		done++;
+		prev = i;
 	}
 	if (!done) {
 		vmm__fail("bench: scenario %s has no case that needs the engine",
@@ -1993,6 +2049,7 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 	b->cases_per_sec = (double)done / (now_sec() - t0);
 	b->mean_steps = (double)steps / done;
 	b->mean_exits = (double)exits / done;
+	b->mean_run_us = (double)run_us / done;
 	b->cases = done;
 	rc = 0;
 out:

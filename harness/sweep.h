@@ -70,6 +70,8 @@ struct sweep_opts {
 	uint64_t max_steps;                /* discovery: single-steps per driver (0: default) */
 	unsigned case_timeout_s;           /* a worker silent this long is killed (0: default) */
 	uint64_t tail_exits;               /* engine tail mode (engine_opts), 0: to the verdict */
+	bool no_converge;                  /* every case from READY to the verdict: no
+					    * chaining, no ending at a converged resume */
 	const char *out_dir;               /* failure case files (NULL: none written) */
 	FILE *json;                        /* JSON lines, or NULL */
 	const char *junit;                 /* JUnit XML file, or NULL */
@@ -113,14 +115,18 @@ struct sweep_bench {
 	double cases_per_sec;
 	double mean_steps;                 /* instructions single-stepped (trace mode) */
 	double mean_exits;                 /* KVM exits */
+	double mean_run_us;                /* time inside KVM_RUN (guest code and exits) */
 	unsigned cases;                    /* cases measured */
+	unsigned chained;                  /* ... that started at the previous case's stop */
+	unsigned converged;                /* ... that ended at their resume */
 };
 
 /* For `kinject bench`: plans `scenario` of `variant` with `events`
  * (NULL: irq,nmi) and the sweep's default guest options (iters), then runs
- * up to `ncases` cases that go through the engine, in-process on one
- * session, and measures them alone (not the plan, not the boot).  0, or -1
- * (vmm__error). */
+ * the first `ncases` (0: all) cases that go through the engine, in plan
+ * order, in-process on one session, as a sweep worker does (chained,
+ * converging), and measures them alone (not the plan, not the boot).  0,
+ * or -1 (vmm__error). */
 int sweep__bench(const char *variant, const char *scenario, const char *events, bool trace,
 		 unsigned ncases, struct sweep_bench *b);
 

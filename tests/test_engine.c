@@ -215,6 +215,66 @@ static void test_tail_mode(void)
 	engine__close(s);
 }
 
+/* Convergence and chaining: a clean case ends at its resume (far fewer
+ * exits, same verdict); the next stop of the same run starts from the
+ * checkpoint and judges exactly as from READY; a mutant that loses a
+ * register neither converges nor escapes. */
+static void test_converge_and_chain(void)
+{
+	static const char later[] =
+		"kinject-case 1\n"
+		"variant linux64\n"
+		"scenario kthreads\n"
+		"step stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject nmi\n";
+	static const char mutant[] =
+		"kinject-case 1\n"
+		"variant linux64\n"
+		"scenario kthreads\n"
+		"patch restore_regs_and_return_to_kernel+0x11=58\n"
+		"step stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff\n"
+		"expect fail transparency\n";
+	struct engine_opts o = { .elf = GUEST, .converge = true };
+	struct case_result full, conv, chained, ready;
+	struct kcase c, c2;
+	struct session *s;
+
+	CU_ASSERT_FATAL(parse(clean_case, &c) == 0);
+	CU_ASSERT(engine__run_case(clean, &c, &full) == 0);
+	s = engine__open(&o, &c);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &conv) == 0);
+	if (!conv.converged || conv.nfindings)
+		print_findings(&conv);
+	CU_ASSERT(conv.converged);
+	CU_ASSERT_EQUAL(conv.verdict, VERDICT_PASS);
+	CU_ASSERT(conv.exits * 4 < full.exits);
+
+	/* hit 3 after hit 2: two matching arrivals up to the checkpoint. */
+	CU_ASSERT_FATAL(parse(later, &c2) == 0);
+	struct engine_chain ch = { .from_addr = c.steps[0].stop.addr, .from_hit = 2, .before = 2 };
+	CU_ASSERT(engine__run_case_from(s, &c2, &ch, &chained) == 0);
+	CU_ASSERT(chained.chained);
+	CU_ASSERT(engine__run_case(s, &c2, &ready) == 0);
+	CU_ASSERT_FALSE(ready.chained);
+	CU_ASSERT_EQUAL(chained.verdict, ready.verdict);
+	CU_ASSERT_EQUAL(chained.nfindings, ready.nfindings);
+	CU_ASSERT_EQUAL(chained.converged, ready.converged);
+	CU_ASSERT(chained.exits < ready.exits);
+	/* A hint naming a stop the checkpoint is not at: from READY. */
+	ch.from_hit = 7;
+	CU_ASSERT(engine__run_case_from(s, &c2, &ch, &chained) == 0);
+	CU_ASSERT_FALSE(chained.chained);
+	engine__close(s);
+
+	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
+	s = engine__open(&o, &c);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &conv) == 0);
+	CU_ASSERT(fired(&conv, "transparency"));
+	CU_ASSERT_FALSE(conv.converged);
+	engine__close(s);
+}
+
 static void test_unreachable_skips(void)
 {
 	static const char text[] =
@@ -319,6 +379,8 @@ static CU_TestInfo tests[] = {
 	{ "mutant entry path: frame fires", test_mutant_frame },
 	{ "mutant preemption branch: preempt fires", test_mutant_preempt },
 	{ "tail mode: cheaper, clean still passes, mutant still caught", test_tail_mode },
+	{ "convergence ends clean cases at the resume; chained cases judge as from READY",
+	  test_converge_and_chain },
 	{ "unreachable stop: SKIP", test_unreachable_skips },
 	{ "impossible injection without force: SKIP with the reason", test_impossible_skips },
 	{ "nested steps: IRQ in the NMI handler", test_nested },

@@ -39,7 +39,7 @@ static const char clean_case[] =
 	"variant linux64\n"                                                           \
 	"scenario user-spin\n"                                                        \
 	patch                                                                         \
-	"step stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x1000\n" \
+	"step stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x401000\n" \
 	"mode trace\n"
 
 static void record(void *arg, const struct engine_step *st)

@@ -84,6 +84,9 @@ int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 			return -1;
 		any_bp = true;
 	}
+	/* Emulated SYSCALL / INT n (sysemu.c): the guest's #PF and #UD entries. */
+	if (sysemu__arm(vm, &d, skip))
+		any_bp = true;
 	if (any_bp || step)
 		d.control = KVM_GUESTDBG_ENABLE;
 	if (any_bp)

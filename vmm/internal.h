@@ -45,6 +45,22 @@ struct ring3_state {
 	bool step_dr6_ok;
 };
 
+/* SYSCALL and INT n from ring 3 emulated on hosts that mis-deliver them
+ * (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c).  A debug register on the
+ * guest's #PF entry (where a ring-3 SYSCALL ends up there) and on its #UD
+ * entry (where INT n ends up). */
+enum { SYSEMU_PF, SYSEMU_UD, SYSEMU_GATES };
+struct sysemu_state {
+	bool checked;                 /* the quirk states below were asked */
+	bool syscall, intn;           /* emulate SYSCALL / INT n */
+	uint64_t idt_base;            /* the entries below were read under it */
+	uint64_t entry[SYSEMU_GATES]; /* #PF and #UD gate offsets (0: unread) */
+	int dr[SYSEMU_GATES];         /* their slots in the KVM config, -1 */
+	uint64_t past;                /* a catch here was not ours: leave it */
+	unsigned step;                /* and step past its slot (run.c) */
+	uint64_t syscalls, ints;      /* emulated so far (tests, docs) */
+};
+
 struct vm {
 	struct vm_config cfg;
 	int kvm_fd, vm_fd, vcpu_fd;
@@ -56,16 +72,25 @@ struct vm {
 	uint64_t *kvm_dirty;          /* KVM_GET_DIRTY_LOG lands here */
 	uint64_t *host_dirty;         /* pages vm__write_* touched */
 	uint64_t mem_snap_id;         /* snapshot memory matches, 0 = none */
+	const struct vm_snapshot *mem_snap;   /* ... that snapshot (its base/diff) */
 	/* The vCPU's MSRs/XSAVE/DRs equal this snapshot's (0: unknown) until
 	 * vcpu__state_touched(): any KVM_RUN (even one that ends in EINTR
 	 * without an exit: the guest may have run for seconds), or a write
 	 * of that state by the host. */
 	uint64_t vcpu_snap_id;
+	/* The snapshot MSRs (msr_idx) as last read, valid until the vCPU runs
+	 * or the host writes an MSR: one KVM_GET_MSRS serves every reader of
+	 * one stop (transparency, checkpoint, convergence). */
+	uint64_t msr_cache[VM_MAX_SNAP_MSRS];
+	bool msr_cache_ok;
+	/* No KVM_RUN since the dirty log was last folded into host_dirty. */
+	bool dirty_collected;
 	struct snap_restore_cost last_cost;
 
 	char *console;
 	size_t console_len, console_cap;
 	uint64_t exits;
+	uint64_t run_ns;              /* wall clock inside KVM_RUN */
 
 	/* Wall-clock deadline (deadline.c): CLOCK_MONOTONIC ns, 0 = none;
 	 * the exit count when it was set, for the reason. */
@@ -115,11 +140,17 @@ struct vm {
 
 	/* Ring-3 breakpoints emulated with INT3 (ring3.c). */
 	struct ring3_state r3;
+	/* SYSCALL / INT n emulated where the host mis-delivers them. */
+	struct sysemu_state sys;
 };
 
 /* The vCPU state outside sync_regs may have changed: a restore must
  * write it again. */
-static inline void vcpu__state_touched(struct vm *vm) { vm->vcpu_snap_id = 0; }
+static inline void vcpu__state_touched(struct vm *vm)
+{
+	vm->vcpu_snap_id = 0;
+	vm->msr_cache_ok = false;
+}
 
 /* Bitmaps of pages. */
 static inline void bitmap_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ULL << (i % 64); }
@@ -151,6 +182,17 @@ int ring3__prepare(struct vm *vm, bool kvm_step);
 int ring3__debug_exit(struct vm *vm, struct vm_exit *e);
 /* ring3.c: single-stepping here would run 64-bit ring-3 code unstepped. */
 bool ring3__cannot_step(struct vm *vm);
+/* sysemu.c: force the emulation on or off for this VM (the quirk probes;
+ * otherwise the first entry asks quirks__state). */
+void sysemu__force(struct vm *vm, bool syscall, bool intn);
+/* sysemu.c: from dbg__sync, after the caller's and ring3.c's slots: arm
+ * the catch entries in free slots of `d` (or over a caller slot just past
+ * the entry), not the one at RIP when `skip` (stepping past it).  True
+ * if it armed one. */
+bool sysemu__arm(struct vm *vm, struct kvm_guest_debug *d, unsigned skip);
+/* sysemu.c: a debug exit (run.c): 0 = report `e` (filled), 1 = consumed,
+ * go on, -1 = not ours (DR6 cleaned of our slots). */
+int sysemu__debug_exit(struct vm *vm, struct vm_exit *e);
 /* inject.c: the held IRQ with the highest vector, -1 if none. */
 int irq__highest(const struct vm *vm);
 bool irq__any(const struct vm *vm);

@@ -24,9 +24,20 @@ enum quirk {
 	QUIRK_COUNT
 };
 
-/* True when the host does what the architecture says for `q`.  Probed once
- * in a throwaway VM and cached; when false, vmm__error() says what was
- * seen, in one line. */
+/* What a guest of this VMM gets for `q`. */
+enum quirk_state {
+	QUIRK_BROKEN = -1,            /* the host deviates, nothing makes up for it */
+	QUIRK_WORKS = 1,              /* the host does what the architecture says */
+	/* The host deviates and the VMM emulates the architecture instead
+	 * (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c); the probe ran again
+	 * with the emulation and passed. */
+	QUIRK_EMULATED = 2,
+};
+/* Probed once in throwaway VMs and cached; unless QUIRK_WORKS, vmm__error()
+ * says what the host does, in one line. */
+enum quirk_state quirks__state(enum quirk q);
+/* True when the guest sees the architecture's behaviour: QUIRK_WORKS or
+ * QUIRK_EMULATED.  When false, vmm__error() says what was seen. */
 bool quirks__works(enum quirk q);
 /* One line describing what the probe saw ("" until probed). */
 const char *quirks__report(enum quirk q);

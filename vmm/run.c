@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <kinject/abi.h>
 #include "internal.h"
@@ -102,7 +103,19 @@ static int prepare_entry(struct vm *vm)
 	 * hit, as on hardware.  Never single-step across a delivery: the CPU
 	 * would push our TF into the guest's frame. */
 	bool due = event_due(ev);
-	unsigned skip = due ? 0 : vm->step_over;
+	unsigned skip = 0;
+	/* Only a slot still armed at this very RIP needs stepping over: a
+	 * caller's slot cleared or moved since it hit costs no extra entry.
+	 * Slots ring3.c used for itself at the last entry are its business. */
+	for (int i = 0; i < VM_MAX_BREAKPOINTS && !due; i++)
+		if ((vm->step_over & (1u << i)) &&
+		    ((vm->bp_on[i] && vm->bp_addr[i] == run->s.regs.regs.rip) ||
+		     i == vm->r3.bp_dr || i == vm->r3.db_dr))
+			skip |= 1u << i;
+	/* sysemu.c: its catch that fired and was not ours, stepped past. */
+	if (!due)
+		skip |= vm->sys.step;
+	vm->sys.step = 0;
 	vm->step_over = 0;
 	vm->entry_skip = skip;
 	vm->entry_rip = run->s.regs.regs.rip;
@@ -239,6 +252,11 @@ static int handle_debug(struct vm *vm, struct vm_exit *e)
 			 d->exception, (unsigned long long)d->pc);
 		return 0;
 	}
+	int sys = sysemu__debug_exit(vm, e);   /* emulated SYSCALL / INT n */
+	if (sys >= 0) {
+		vm->tmp_slot = -1;
+		return sys;
+	}
 	bool tmp = vm->tmp_slot >= 0 && (d->dr6 & (1ULL << vm->tmp_slot));
 	vm->tmp_slot = -1;
 	if (tmp || (d->dr6 & DR6_BS)) {
@@ -319,7 +337,14 @@ static int run_loop(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 		if (prepare_entry(vm))
 			return -1;
 		vcpu__state_touched(vm);
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		vm->dirty_collected = false;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rr = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		vm->run_ns += (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL + (uint64_t)t1.tv_nsec -
+			      (uint64_t)t0.tv_nsec;
+		if (rr < 0) {
 			if (errno != EINTR && errno != EAGAIN)
 				return vmm__fail("KVM_RUN: %s (rip 0x%llx)", strerror(errno),
 						 (unsigned long long)run->s.regs.regs.rip);

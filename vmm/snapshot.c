@@ -37,6 +37,10 @@ struct vm_snapshot {
 	struct kvm_msrs *msrs;        /* ready for KVM_SET_MSRS as it is */
 	uint64_t irr[4];
 	unsigned step_over;
+	/* A clone (snap__clone) moves along runs: `base` is what it was made
+	 * from, `diff` the pages where its memory may differ from base's. */
+	const struct vm_snapshot *base;
+	uint64_t *diff;
 };
 
 static uint64_t next_snap_id = 1;
@@ -59,6 +63,7 @@ void snap__free(struct vm_snapshot *s)
 	free(s->mem);
 	free(s->xsave);
 	free(s->msrs);
+	free(s->diff);
 	free(s);
 }
 
@@ -113,6 +118,7 @@ struct vm_snapshot *snap__take(struct vm *vm)
 		goto fail;
 	s->id = next_snap_id++;
 	vm->mem_snap_id = s->id;
+	vm->mem_snap = s;
 	vm->vcpu_snap_id = s->id;
 	return s;
 fail:
@@ -120,18 +126,55 @@ fail:
 	return NULL;
 }
 
-/* Memory matches this snapshot since the last take/restore: copy back the
- * pages KVM logged as written plus those the host wrote. */
-static int restore_dirty(struct vm *vm, const struct vm_snapshot *s, uint64_t *count)
+/* Folds the KVM dirty log into host_dirty: from then on host_dirty holds
+ * every page written since memory last matched vm->mem_snap. */
+static int collect_dirty(struct vm *vm)
 {
 	struct kvm_dirty_log log = { .slot = 0, .dirty_bitmap = vm->kvm_dirty };
 
+	if (vm->dirty_collected)
+		return 0;                     /* the guest has not run since */
 	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
 		return vmm__fail("KVM_GET_DIRTY_LOG: %s", strerror(errno));
 	size_t words = bitmap_words(vm->npages);
+	for (size_t w = 0; w < words; w++)
+		vm->host_dirty[w] |= vm->kvm_dirty[w];
+	vm->dirty_collected = true;
+	return 0;
+}
+
+/* The pages where memory may differ from `s` besides those written since
+ * it last matched vm->mem_snap: none if that is `s`; a clone's diff if
+ * one of the two is the other's base.  NULL if unrelated (compare all). */
+static const uint64_t no_pages_marker;
+static const uint64_t *extra_pages(const struct vm *vm, const struct vm_snapshot *s)
+{
+	const struct vm_snapshot *m = vm->mem_snap;
+
+	if (!m || vm->mem_snap_id != m->id)
+		return NULL;
+	if (m == s)
+		return &no_pages_marker;
+	if (m->base == s)
+		return m->diff;
+	if (s->base == m)
+		return s->diff;
+	return NULL;
+}
+
+/* Memory matches vm->mem_snap but for the pages written since and those
+ * `extra` names: copy exactly those back from `s`. */
+static int restore_dirty(struct vm *vm, const struct vm_snapshot *s, const uint64_t *extra,
+			 uint64_t *count)
+{
+	if (collect_dirty(vm))
+		return -1;
+	size_t words = bitmap_words(vm->npages);
 	uint64_t n = 0;
+	if (extra == &no_pages_marker)
+		extra = NULL;
 	for (size_t w = 0; w < words; w++) {
-		uint64_t bits = vm->kvm_dirty[w] | vm->host_dirty[w];
+		uint64_t bits = vm->host_dirty[w] | (extra ? extra[w] : 0);
 		if (!bits)
 			continue;
 		vm->host_dirty[w] = 0;
@@ -176,10 +219,12 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s)
 				 (unsigned long long)vm->mem_size);
 	memset(c, 0, sizeof(*c));
 	uint64_t t0 = now_ns();
-	c->full_compare = vm->mem_snap_id != s->id;
-	if (c->full_compare ? restore_full(vm, s, &pages) : restore_dirty(vm, s, &pages))
+	const uint64_t *extra = extra_pages(vm, s);
+	c->full_compare = !extra;
+	if (c->full_compare ? restore_full(vm, s, &pages) : restore_dirty(vm, s, extra, &pages))
 		return -1;
 	vm->mem_snap_id = s->id;
+	vm->mem_snap = s;
 	c->pages = pages;
 	uint64_t t1 = now_ns();
 	c->mem_ns = t1 - t0;
@@ -197,8 +242,13 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s)
 	 * with every #DB the guest takes, none of which exits to userspace. */
 	if (vm->vcpu_snap_id != s->id) {
 		c->vcpu_ioctls++;
+		vm->msr_cache_ok = false;
 		if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, s->msrs) != (int)s->msrs->nmsrs)
 			return vmm__fail("KVM_SET_MSRS (snapshot restore): %s", strerror(errno));
+		/* What was just written is what a read would return. */
+		for (uint32_t i = 0; i < s->msrs->nmsrs && (int)i < VM_MAX_SNAP_MSRS; i++)
+			vm->msr_cache[i] = s->msrs->entries[i].data;
+		vm->msr_cache_ok = (int)s->msrs->nmsrs == vm->nmsrs;
 		c->vcpu_ioctls++;
 		if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, s->xsave) < 0)
 			return vmm__fail("KVM_SET_XSAVE (snapshot restore): %s", strerror(errno));
@@ -230,6 +280,224 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s)
 	/* What KVM said at the last exit no longer describes this state. */
 	vm->run->ready_for_interrupt_injection = 0;
 	return 0;
+}
+
+struct vm_snapshot *snap__clone(struct vm *vm, const struct vm_snapshot *base)
+{
+	struct vm_snapshot *s = calloc(1, sizeof(*s));
+	size_t words = bitmap_words(vm->npages);
+
+	if (!s) {
+		vmm__fail("snapshot clone: out of memory");
+		return NULL;
+	}
+	s->mem_size = base->mem_size;
+	s->mem = malloc(base->mem_size);
+	s->xsave = calloc(1, vm->xsave_size);
+	s->msrs = calloc(1, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
+	s->diff = calloc(words, sizeof(uint64_t));
+	if (!s->mem || !s->xsave || !s->msrs || !s->diff) {
+		vmm__fail("snapshot clone: out of memory (%llu MiB of RAM)",
+			  (unsigned long long)(base->mem_size >> 20));
+		snap__free(s);
+		return NULL;
+	}
+	memcpy(s->mem, base->mem, base->mem_size);
+	memcpy(s->xsave, base->xsave, vm->xsave_size);
+	memcpy(s->msrs, base->msrs, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
+	s->regs = base->regs;
+	s->sregs = base->sregs;
+	s->events = base->events;
+	s->dregs = base->dregs;
+	s->xcrs = base->xcrs;
+	memcpy(s->irr, base->irr, sizeof(s->irr));
+	s->step_over = base->step_over;
+	s->base = base;
+	s->id = next_snap_id++;
+	return s;
+}
+
+int snap__update(struct vm *vm, struct vm_snapshot *s)
+{
+	size_t words = bitmap_words(vm->npages);
+	const uint64_t *extra = extra_pages(vm, s);
+
+	if (!s->base)
+		return vmm__fail("snap__update: not a clone (snap__clone)");
+	if (collect_dirty(vm))
+		return -1;
+	if (!extra) {
+		/* Unrelated to what memory last matched: take it all. */
+		memcpy(s->mem, vm->mem, vm->mem_size);
+		memset(s->diff, 0xff, words * sizeof(uint64_t));
+	} else {
+		bool from_s = extra == &no_pages_marker;
+		/* Memory matched `s` (pages written since join its diff) or
+		 * its base (then s now differs from base exactly where
+		 * memory was written since). */
+		uint64_t *copy = vm->kvm_dirty;   /* scratch: the log is folded in */
+		for (size_t w = 0; w < words; w++)
+			copy[w] = vm->host_dirty[w] | (from_s ? 0 : s->diff[w]);
+		for (size_t w = 0; w < words; w++) {
+			uint64_t bits = copy[w];
+			s->diff[w] = from_s ? (s->diff[w] | vm->host_dirty[w]) : vm->host_dirty[w];
+			while (bits) {
+				uint64_t p = w * 64 + __builtin_ctzll(bits);
+				bits &= bits - 1;
+				memcpy(s->mem + p * PAGE_SIZE, vm->mem + p * PAGE_SIZE, PAGE_SIZE);
+			}
+		}
+	}
+	memset(vm->host_dirty, 0, words * sizeof(uint64_t));
+
+	s->regs = vm->run->s.regs.regs;
+	s->sregs = vm->run->s.regs.sregs;
+	s->events = vm->run->s.regs.events;
+	memcpy(s->irr, vm->irr, sizeof(s->irr));
+	s->step_over = vm->step_over;
+	if (vm->vcpu_snap_id != s->id) {
+		if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &s->dregs) < 0)
+			return vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
+		if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0)
+			return vmm__fail("KVM_GET_XSAVE: %s", strerror(errno));
+		if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0)
+			return vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
+		uint64_t msr[VM_MAX_SNAP_MSRS];
+		if (vcpu__get_msrs(vm, vm->msr_idx, msr, vm->nmsrs))
+			return -1;
+		for (int i = 0; i < vm->nmsrs; i++)
+			s->msrs->entries[i].data = msr[i];
+	}
+	vm->mem_snap_id = s->id;
+	vm->mem_snap = s;
+	vm->vcpu_snap_id = s->id;
+	return 0;
+}
+
+int snap__changed_pages(struct vm *vm, const struct vm_snapshot *s,
+			int (*fn)(void *arg, uint64_t gpa, const uint8_t *now, const uint8_t *then),
+			void *arg)
+{
+	if (vm->mem_snap_id != s->id)
+		return vmm__fail("snap__changed_pages: memory does not derive from this snapshot");
+	if (collect_dirty(vm))
+		return -1;
+	size_t words = bitmap_words(vm->npages);
+	for (size_t w = 0; w < words; w++) {
+		uint64_t bits = vm->host_dirty[w];
+		while (bits) {
+			uint64_t p = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			const uint8_t *now = vm->mem + p * PAGE_SIZE, *then = s->mem + p * PAGE_SIZE;
+			if (!memcmp(now, then, PAGE_SIZE))
+				continue;
+			int r = fn(arg, p * PAGE_SIZE, now, then);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static bool seg_eq(const struct kvm_segment *a, const struct kvm_segment *b)
+{
+	return a->base == b->base && a->limit == b->limit && a->selector == b->selector &&
+	       a->type == b->type && a->present == b->present && a->dpl == b->dpl &&
+	       a->db == b->db && a->s == b->s && a->l == b->l && a->g == b->g &&
+	       a->avl == b->avl && a->unusable == b->unusable;
+}
+
+int snap__vcpu_compare(struct vm *vm, const struct vm_snapshot *s, char *why, size_t len)
+{
+	const struct kvm_sync_regs *sr = &vm->run->s.regs;
+	struct kvm_regs r = sr->regs, sr0 = s->regs;
+	const struct kvm_sregs *a = &sr->sregs, *b = &s->sregs;
+	const struct kvm_vcpu_events *e = &sr->events, *f = &s->events;
+
+	r.rflags &= ~(1ULL << 16);
+	sr0.rflags &= ~(1ULL << 16);
+	if (memcmp(&r, &sr0, sizeof(r))) {
+		snprintf(why, len, "general registers differ");
+		return 1;
+	}
+	if (!seg_eq(&a->cs, &b->cs) || !seg_eq(&a->ds, &b->ds) || !seg_eq(&a->es, &b->es) ||
+	    !seg_eq(&a->fs, &b->fs) || !seg_eq(&a->gs, &b->gs) || !seg_eq(&a->ss, &b->ss) ||
+	    !seg_eq(&a->tr, &b->tr) || !seg_eq(&a->ldt, &b->ldt) ||
+	    a->gdt.base != b->gdt.base || a->gdt.limit != b->gdt.limit ||
+	    a->idt.base != b->idt.base || a->idt.limit != b->idt.limit ||
+	    a->cr0 != b->cr0 || a->cr3 != b->cr3 || a->cr4 != b->cr4 || a->cr8 != b->cr8 ||
+	    a->efer != b->efer || a->apic_base != b->apic_base ||
+	    memcmp(a->interrupt_bitmap, b->interrupt_bitmap, sizeof(a->interrupt_bitmap))) {
+		snprintf(why, len, "segment or control registers differ");
+		return 1;
+	}
+	if (e->exception.injected != f->exception.injected ||
+	    e->exception.pending != f->exception.pending ||
+	    e->interrupt.injected != f->interrupt.injected ||
+	    (e->interrupt.injected && e->interrupt.nr != f->interrupt.nr) ||
+	    e->interrupt.shadow != f->interrupt.shadow || e->nmi.injected != f->nmi.injected ||
+	    e->nmi.pending != f->nmi.pending || e->nmi.masked != f->nmi.masked) {
+		snprintf(why, len, "pending events, NMI blocking or the interrupt shadow differ");
+		return 1;
+	}
+	if (memcmp(vm->irr, s->irr, sizeof(vm->irr))) {
+		snprintf(why, len, "held IRQs differ");
+		return 1;
+	}
+	if (vm->vcpu_snap_id == s->id)
+		return 0;
+
+	struct kvm_debugregs dr;
+	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &dr) < 0)
+		return vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
+	if (memcmp(dr.db, s->dregs.db, sizeof(dr.db)) || dr.dr6 != s->dregs.dr6 ||
+	    dr.dr7 != s->dregs.dr7) {
+		snprintf(why, len, "debug registers differ");
+		return 1;
+	}
+	uint64_t msr[VM_MAX_SNAP_MSRS];
+	if (vcpu__get_msrs(vm, vm->msr_idx, msr, vm->nmsrs))
+		return -1;
+	for (int i = 0; i < vm->nmsrs; i++)
+		if (msr[i] != s->msrs->entries[i].data) {
+			snprintf(why, len, "MSR 0x%x differs", vm->msr_idx[i]);
+			return 1;
+		}
+	struct kvm_xsave *xs = calloc(1, vm->xsave_size);
+	if (!xs)
+		return vmm__fail("out of memory");
+	int rc = 0;
+	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xs) < 0)
+		rc = vmm__fail("KVM_GET_XSAVE: %s", strerror(errno));
+	else if (memcmp(xs, s->xsave, vm->xsave_size)) {
+		snprintf(why, len, "FPU/SSE (XSAVE) state differs");
+		rc = 1;
+	}
+	free(xs);
+	if (rc)
+		return rc;
+	if (vm->cfg.guest_xsave) {
+		struct kvm_xcrs x;
+		if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)
+			return vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
+		if (x.nr_xcrs != s->xcrs.nr_xcrs ||
+		    memcmp(x.xcrs, s->xcrs.xcrs, x.nr_xcrs * sizeof(x.xcrs[0]))) {
+			snprintf(why, len, "XCRs differ");
+			return 1;
+		}
+	}
+	vm->vcpu_snap_id = s->id;
+	return 0;
+}
+
+bool snap__msr(const struct vm_snapshot *s, uint32_t idx, uint64_t *val)
+{
+	for (uint32_t i = 0; i < s->msrs->nmsrs; i++)
+		if (s->msrs->entries[i].index == idx) {
+			*val = s->msrs->entries[i].data;
+			return true;
+		}
+	return false;
 }
 
 uint64_t snap__last_restored_pages(const struct vm *vm)

@@ -59,8 +59,45 @@ static struct kvm_msrs *msr_buf(int n)
 	return m;
 }
 
+/* Serves the snapshot MSRs from one KVM_GET_MSRS per stop (msr_cache). */
+static bool msrs_cached(struct vm *vm, const uint32_t *idx, uint64_t *val, int n)
+{
+	int pos[VM_MAX_SNAP_MSRS];
+
+	if (n > VM_MAX_SNAP_MSRS || !vm->nmsrs)
+		return false;
+	for (int i = 0; i < n; i++) {
+		pos[i] = -1;
+		for (int j = 0; j < vm->nmsrs; j++)
+			if (vm->msr_idx[j] == idx[i])
+				pos[i] = j;
+		if (pos[i] < 0)
+			return false;
+	}
+	if (!vm->msr_cache_ok) {
+		struct kvm_msrs *m = msr_buf(vm->nmsrs);
+		if (!m)
+			return false;
+		for (int j = 0; j < vm->nmsrs; j++)
+			m->entries[j].index = vm->msr_idx[j];
+		int r = ioctl(vm->vcpu_fd, KVM_GET_MSRS, m);
+		for (int j = 0; r == vm->nmsrs && j < vm->nmsrs; j++)
+			vm->msr_cache[j] = m->entries[j].data;
+		free(m);
+		if (r != vm->nmsrs)
+			return false;
+		vm->msr_cache_ok = true;
+	}
+	for (int i = 0; i < n; i++)
+		val[i] = vm->msr_cache[pos[i]];
+	return true;
+}
+
 int vcpu__get_msrs(struct vm *vm, const uint32_t *idx, uint64_t *val, int n)
 {
+	if (msrs_cached(vm, idx, val, n))
+		return 0;
+
 	struct kvm_msrs *m = msr_buf(n);
 
 	if (!m)
@@ -81,6 +118,7 @@ int vcpu__get_msrs(struct vm *vm, const uint32_t *idx, uint64_t *val, int n)
 
 int vcpu__set_msrs(struct vm *vm, const uint32_t *idx, const uint64_t *val, int n)
 {
+	vm->msr_cache_ok = false;
 	struct kvm_msrs *m = msr_buf(n);
 
 	if (!m)

@@ -391,6 +391,11 @@ void vm__console_clear(struct vm *vm)
 		vm->console[0] = 0;
 }
 
+uint64_t vm__run_ns(const struct vm *vm)
+{
+	return vm->run_ns;
+}
+
 uint64_t vm__exit_count(const struct vm *vm)
 {
 	return vm->exits;

@@ -159,6 +159,9 @@ const char *vm__console(const struct vm *vm, size_t *len);
 void vm__console_clear(struct vm *vm);
 /* KVM exits taken so far (for budgets and benchmarks). */
 uint64_t vm__exit_count(const struct vm *vm);
+/* Wall-clock nanoseconds spent inside KVM_RUN so far (the guest running
+ * plus the exit round trips): what a case costs beyond the VMM's own work. */
+uint64_t vm__run_ns(const struct vm *vm);
 
 /* ---- vcpu.c: register state -------------------------------------------- */
 struct kvm_regs *vcpu__regs(struct vm *vm);        /* sync_regs, always valid */
@@ -196,6 +199,30 @@ struct vm_snapshot *snap__take(struct vm *vm);
  * folded into the next KVM_RUN via sync_regs. */
 int snap__restore(struct vm *vm, const struct vm_snapshot *s);
 void snap__free(struct vm_snapshot *s);
+/* A second snapshot equal to `base`, to be moved along a run with
+ * snap__update (a checkpoint).  It remembers which pages it has made
+ * differ from `base`, so switching between the two copies only those. */
+struct vm_snapshot *snap__clone(struct vm *vm, const struct vm_snapshot *base);
+/* Makes `s` the machine as it is now, copying only what can differ: the
+ * pages written since memory last matched `s` (or its base, plus the pages
+ * where they differ), and the vCPU state outside sync_regs (one GET ioctl
+ * each: MSRs, XSAVE, XCRs, debug registers).  Memory then matches `s`. */
+int snap__update(struct vm *vm, struct vm_snapshot *s);
+/* Memory matches `s` but for what was written since: calls fn for every
+ * page whose bytes now differ from `s` (gpa of the page, the live page,
+ * the snapshot's page) until fn returns nonzero, which it returns.  The
+ * pages stay marked written: a later snap__restore still copies them. */
+int snap__changed_pages(struct vm *vm, const struct vm_snapshot *s,
+			int (*fn)(void *arg, uint64_t gpa, const uint8_t *now, const uint8_t *then),
+			void *arg);
+/* Compares the whole vCPU with `s`: GPRs (RFLAGS.RF aside), sregs (CR2
+ * aside: the CPU writes it at every #PF before a handler can read it),
+ * events, held IRQs, and through GET ioctls the MSRs, XSAVE, XCRs and
+ * debug registers.  0 equal (a snap__restore of `s` then skips its SET
+ * ioctls until the vCPU runs), 1 different (one line in why), -1 error. */
+int snap__vcpu_compare(struct vm *vm, const struct vm_snapshot *s, char *why, size_t len);
+/* The value `s` holds for MSR `idx`; false if it does not carry it. */
+bool snap__msr(const struct vm_snapshot *s, uint32_t idx, uint64_t *val);
 /* Pages the last snap__restore copied back (benchmarks, tests). */
 uint64_t snap__last_restored_pages(const struct vm *vm);
 /* What the last snap__restore did and what each part cost (wall clock). */

@@ -15,6 +15,7 @@
 #define SOFTIRQ_RESTART_MAX 4
 
 struct irq_stats irq_stats;
+uint64_t timer_ticks;
 struct waitq wakeup_event;
 static irq_handler_t handlers[256];
 static uint32_t softirq_pending;
@@ -121,7 +122,7 @@ void do_nmi(struct kinject_frame *f)
 
 static void timer_irq(unsigned v)
 {
-	irq_stats.ticks++;
+	timer_ticks++;
 	raise_softirq(SOFTIRQ_TIMER);
 }
 

@@ -14,7 +14,20 @@ uint64_t boot_mem_size;
 
 _Static_assert(sizeof(struct kinject_layout) <= 1024, "percpu.S reserves 1024 bytes");
 
-static void layout_init(void)
+void layout_add_stats(uint64_t start, uint64_t end)
+{
+	struct kinject_layout *l = &kinject_layout;
+
+	if (l->nstats >= KINJECT_LAYOUT_MAX_STATS)
+		panic("layout: no room for statistics %lx-%lx", start, end);
+	l->stats[l->nstats].start = start;
+	l->stats[l->nstats].end = end;
+	l->nstats++;
+}
+
+/* Not inlined: only layout_* functions may take the address of statistics
+ * (converge.c checks the rest of the kernel never does). */
+static __attribute__((noinline)) void layout_init(void)
 {
 	struct kinject_layout *l = &kinject_layout;
 	const char *scn = cmdline_get("scenario");
@@ -26,6 +39,7 @@ static void layout_init(void)
 	strlcpy(l->scenario, scn && *scn ? scn : "all", sizeof(l->scenario));
 	if (!l->percpu)
 		l->percpu = (uint64_t)&kinject_percpu;
+	layout_add_stats((uint64_t)&irq_stats, (uint64_t)&irq_stats + sizeof(irq_stats));
 }
 
 void kmain(uint64_t boot_info_pa)

@@ -63,6 +63,7 @@ void tasks_init(void)
 {
 	kstacks = (uint64_t)phys_to_virt(pages_alloc((MAX_TASKS + 1) * KSTACK_PAGES));
 	layout_add(KINJECT_STACK_TASK, kstacks, kstacks + (MAX_TASKS + 1) * KSTACK_SIZE);
+	kinject_layout.task_stack_size = KSTACK_SIZE;
 	/* kmain (and READY) run on the arch boot stack until the first switch. */
 	layout_add(KINJECT_STACK_TASK, (uint64_t)boot_stack_top - 16384, (uint64_t)boot_stack_top);
 

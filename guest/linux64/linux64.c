@@ -7,6 +7,7 @@
  * describes the design and every window.
  */
 #include <stddef.h>
+#include <guest/core.h>
 #include <guest/variant.h>
 #include <guest/x86.h>
 #include <guest/paging.h>
@@ -363,7 +364,7 @@ static void layout_add_stack(uint64_t kind, uint64_t start, uint64_t end)
 	kinject_layout.nstacks = n + 1;
 }
 
-static void fill_layout(void)
+static __attribute__((noinline)) void fill_layout(void)   /* see kmain.c: layout_init */
 {
 	unsigned i;
 
@@ -383,9 +384,19 @@ static void fill_layout(void)
 	for (i = 0; i < 4; i++)
 		layout_add_stack(KINJECT_STACK_IST, (uint64_t)cpu_entry_area.ist[i],
 				 (uint64_t)cpu_entry_area.ist[i] + IST_STACK_SIZE);
+	/* The NMI stack keeps one word across NMIs: "NMI executing". */
+	{
+		uint64_t top = (uint64_t)cpu_entry_area.ist[IST_NMI - 1] + IST_STACK_SIZE;
+		struct kinject_range *nmi = &kinject_layout.stacks[kinject_layout.nstacks - 4 + IST_NMI - 1];
+		nmi->live_start = top - NMI_EXECUTING;
+		nmi->live_end = top - NMI_EXECUTING + 8;
+	}
 	layout_add_stack(KINJECT_STACK_ENTRY, (uint64_t)cpu_entry_area.entry_stack,
 			 (uint64_t)cpu_entry_area.entry_stack + ENTRY_STACK_SIZE);
 	layout_add_stack(KINJECT_STACK_ESPFIX, ESPFIX_BASE, ESPFIX_BASE + ESPFIX_SIZE);
+	/* NMI count, nested NMIs, IRET faults fixed up: counters only. */
+	layout_add_stats((uint64_t)&kinject_percpu + PCPU_NMI_COUNT,
+			 (uint64_t)&kinject_percpu + PCPU_BAD_IRET + 8);
 }
 
 /* ---- variant_init ----------------------------------------------------------- */

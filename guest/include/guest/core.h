@@ -51,4 +51,7 @@ uint64_t pages_alloc(unsigned n);     /* n contiguous zeroed pages */
 /* kmain.c */
 extern uint64_t boot_mem_size;
 
+/* Declares [start, end) statistics in the layout block (kinject_layout.stats). */
+void layout_add_stats(uint64_t start, uint64_t end);
+
 #endif /* GUEST_CORE_H */

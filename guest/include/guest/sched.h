@@ -56,14 +56,20 @@ void raise_softirq(unsigned nr);             /* IRQs off */
 void open_softirq(unsigned nr, void (*fn)(void));
 struct irq_stats {
 	uint64_t irqs, nested, unexpected, spurious, nmis, softirqs;
-	uint64_t ticks, wakeups, resched_ipis, exceptions, kernel_db;
+	uint64_t wakeups, resched_ipis, exceptions, kernel_db;
 	uint64_t spurious_pf;      /* #PF whose page permits the access (traps.c) */
 	uint64_t tolerated;        /* kernel #GP in an injection-tolerant range */
 	uint64_t int80_as_ud;      /* int $0x80 that arrived as #UD (kvm_pvm) */
 	uint64_t int3_as_ud;       /* int3 that arrived as #UD (kvm_pvm, compat mode) */
 	uint64_t per_vector[256];
 };
+/* Statistics only: the kernel only ever adds to them and never reads them
+ * (kinject checks this with capstone before it lets a case end at its
+ * resume: engine.c, stats_write_only), so what a case did to them cannot
+ * change the rest of a run.  State the kernel reads lives elsewhere. */
 extern struct irq_stats irq_stats;
+/* Timer ticks taken: read by the kthreads scenario, so not a statistic. */
+extern uint64_t timer_ticks;
 extern struct waitq wakeup_event;            /* KINJECT_VEC_WAKEUP wakes it */
 /* Every C handler checks it runs with the kernel GS base (bugs #5, #7, #11). */
 void check_kernel_gs(const char *who, const struct kinject_frame *f);

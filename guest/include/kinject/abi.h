@@ -14,7 +14,7 @@
 #ifndef KINJECT_ABI_H
 #define KINJECT_ABI_H
 
-#define KINJECT_ABI_VERSION 1
+#define KINJECT_ABI_VERSION 2
 
 /* ------------------------------------------------------------------------
  * Boot protocol (VMM -> guest)
@@ -187,6 +187,7 @@
 #define KINJECT_STACK_ESPFIX    5
 #define KINJECT_STACK_USER      6
 #define KINJECT_LAYOUT_MAX_STACKS 16
+#define KINJECT_LAYOUT_MAX_STATS  4
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -228,6 +229,11 @@ struct kinject_percpu {
 struct kinject_range {
 	uint64_t kind;                      /* KINJECT_STACK_* for stacks */
 	uint64_t start, end;
+	/* [live_start, live_end): state kept in this stack across its uses
+	 * (the nested-NMI "executing" flag), 0 if none.  The rest of a per-CPU
+	 * stack (IRQ, IST, entry, espfix) is scratch whenever no context runs
+	 * on it: written before it is read by whoever uses it next. */
+	uint64_t live_start, live_end;
 };
 
 struct kinject_layout {
@@ -240,6 +246,14 @@ struct kinject_layout {
 	uint64_t entry_text_start, entry_text_end; /* the entry/exit code */
 	uint64_t nstacks;
 	struct kinject_range stacks[KINJECT_LAYOUT_MAX_STACKS];
+	/* Each task's kernel stack is this big and ends at its top_of_stack
+	 * (the KINJECT_STACK_TASK range holds them all side by side). */
+	uint64_t task_stack_size;
+	/* Statistics: counters the kernel only adds to and never reads, so
+	 * what an event did to them cannot change the rest of a run.  kinject
+	 * checks the claim with capstone before it relies on it (converge.c). */
+	uint64_t nstats;
+	struct kinject_range stats[KINJECT_LAYOUT_MAX_STATS];
 };
 
 _Static_assert(sizeof(struct kinject_frame) == KINJECT_FRAME_SIZE, "frame layout");

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SYSCALL, SYSRET and INT n from ring 3 (tests/guests/sysemu.S), judged from
+ * outside at exits: LSTAR entered at CPL 0 with RCX/R11/RFLAGS/RSP as the
+ * SDM's SYSCALL leaves them, SYSRET back in ring 3 at RCX, int $0x80 at
+ * vector 0x80 with the INT n frame, int $0x81 through a DPL 0 gate as
+ * #GP(0x40a), UD2 still the guest's #UD.  On hosts that mis-deliver them
+ * (QUIRK_SYSCALL, QUIRK_INT80) the VMM emulates them (vmm/sysemu.c);
+ * elsewhere this is plain hardware.  The assertions are the same.
+ */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <kinject/abi.h>
+#include "testlib.h"
+#include "vmm.h"
+#include "quirks.h"
+
+#define KENTRY     (KINJECT_KERNEL_VBASE + 0x200000ULL)   /* LSTAR */
+#define USER_FLAGS 0x202ULL          /* 0x3202 without IOPL (not compared) */
+#define IOPL       0x3000ULL
+
+struct g {
+	struct vm *vm;
+	struct elf_image img;
+};
+
+static uint64_t sym(struct g *g, const char *name)
+{
+	uint64_t a = 0;
+	if (sym__resolve(&g->img.symtab, name, &a))
+		CU_FAIL(vmm__error());
+	return a;
+}
+
+static struct vm_exit run1(struct g *g)
+{
+	struct vm_exit e;
+	if (vcpu__run(g->vm, &e, 10000)) {
+		CU_FAIL(vmm__error());
+		e.kind = VM_EXIT_UNEXPECTED;
+	}
+	return e;
+}
+
+static bool boot(struct g *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->vm = kt_boot(KT_GUEST("test-sysemu"), "", &g->img);
+	if (!g->vm)
+		return false;
+	struct vm_exit e = run1(g);
+	CU_ASSERT_EQUAL(e.kind, VM_EXIT_HCALL);
+	CU_ASSERT_EQUAL(e.hcall.nr, KINJECT_HC_READY);
+	return e.kind == VM_EXIT_HCALL && e.hcall.nr == KINJECT_HC_READY;
+}
+
+static void g_free(struct g *g)
+{
+	if (g->vm)
+		vm__destroy(g->vm);
+	elf__free(&g->img);
+}
+
+static bool probe(const struct vm_exit *e, uint64_t tag)
+{
+	return e->kind == VM_EXIT_HCALL && e->hcall.nr == KINJECT_HC_PROBE && e->hcall.args[0] == tag;
+}
+
+static void test_probes(void)
+{
+	enum quirk q[2] = { QUIRK_SYSCALL, QUIRK_INT80 };
+	static const char *const names[] = { [QUIRK_WORKS] = "works", [QUIRK_EMULATED] = "emulated" };
+
+	for (int i = 0; i < 2; i++) {
+		enum quirk_state st = quirks__state(q[i]);
+		fprintf(stderr, "\n    host: %s: %s (%s) ", i ? "INT n" : "SYSCALL",
+			st == QUIRK_BROKEN ? "broken" : names[st], quirks__report(q[i]));
+		/* Either the host does it or the VMM's emulation passed the probe. */
+		CU_ASSERT(st == QUIRK_WORKS || st == QUIRK_EMULATED);
+	}
+}
+
+/* One round from user_main, with the caller's breakpoints as they are;
+ * `kentry_bp`: a breakpoint at LSTAR is armed (slot `kslot`). */
+static void round_checks(struct g *g, int kslot, int ud_slot)
+{
+	struct vm *vm = g->vm;
+	struct vm_exit e;
+	const struct kvm_regs *r = vcpu__regs(vm);
+	const struct kvm_sregs *s = vcpu__sregs(vm);
+	uint64_t u_sysret = sym(g, "u_sysret"), ustack = sym(g, "ustack_top");
+
+	/* 1. SYSCALL: at LSTAR, CPL 0, the STAR selectors, the user's RSP. */
+	e = run1(g);
+	if (e.kind != VM_EXIT_BREAKPOINT)
+		fprintf(stderr, "\n    got %s (%s) rip 0x%llx nr %u arg0 0x%llx ", vm_exit__name(e.kind),
+			e.reason, (unsigned long long)e.rip, e.hcall.nr,
+			(unsigned long long)e.hcall.args[0]);
+	CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_BREAKPOINT);
+	KT_ASSERT_EQ_U64(e.debug.slot, kslot);
+	KT_ASSERT_EQ_U64(r->rip, KENTRY);
+	KT_ASSERT_EQ_U64(vcpu__cpl(vm), 0);
+	KT_ASSERT_EQ_U64(s->cs.selector, 0x08);
+	KT_ASSERT_EQ_U64(s->cs.dpl, 0);
+	KT_ASSERT_EQ_U64(s->cs.l, 1);
+	KT_ASSERT_EQ_U64(s->ss.selector, 0x10);
+	KT_ASSERT_EQ_U64(s->ss.dpl, 0);
+	KT_ASSERT_EQ_U64(r->rcx, u_sysret);
+	KT_ASSERT_EQ_U64(r->r11 & ~IOPL, USER_FLAGS);
+	KT_ASSERT_EQ_U64(r->rflags, 0x2);            /* 0x3202 & ~SFMASK, no RF */
+	KT_ASSERT_EQ_U64(r->rsp, ustack);
+	KT_ASSERT_EQ_U64(r->rax, 0x1111111111111111ULL);
+	KT_ASSERT_EQ_U64(r->rbx, 0x2222222222222222ULL);
+	KT_ASSERT_EQ_U64(r->rdx, 0x4444444444444444ULL);
+	KT_ASSERT_EQ_U64(r->rsi, 0x5555555555555555ULL);
+	KT_ASSERT_EQ_U64(r->rdi, 0x6666666666666666ULL);
+	KT_ASSERT_EQ_U64(r->rbp, 0x7777777777777777ULL);
+	KT_ASSERT_EQ_U64(r->r8, 0x8888888888888888ULL);
+	KT_ASSERT_EQ_U64(r->r9, 0x9999999999999999ULL);
+	KT_ASSERT_EQ_U64(r->r10, 0xaaaaaaaaaaaaaaaaULL);
+
+	/* 2. SYSRET: ring 3 at RCX, RFLAGS from R11. */
+	e = run1(g);
+	CU_ASSERT_FATAL(probe(&e, 0x5c));
+	KT_ASSERT_EQ_U64(e.hcall.args[1], 0x33);
+	KT_ASSERT_EQ_U64(e.hcall.args[2], u_sysret);
+	KT_ASSERT_EQ_U64(e.hcall.args[3] & ~IOPL, USER_FLAGS);
+	KT_ASSERT_EQ_U64(vcpu__cpl(vm), 3);
+	KT_ASSERT_EQ_U64(s->cs.selector, 0x33);
+	KT_ASSERT_EQ_U64(s->ss.selector, 0x2b);
+	KT_ASSERT_EQ_U64(r->rsp, ustack);
+
+	/* 3. int $0x80: vector 0x80 at CPL 0, the INT n frame above the
+	 * handler's three pushes, IF cleared (interrupt gate). */
+	e = run1(g);
+	CU_ASSERT_FATAL(probe(&e, 0x80));
+	KT_ASSERT_EQ_U64(e.hcall.args[1], 0x08);
+	uint64_t f[5] = { 0 };
+	KT_ASSERT_OK(vm__read_gva(vm, 0, r->rsp + 24, f, sizeof(f)));
+	KT_ASSERT_EQ_U64(f[0], sym(g, "u_int81"));    /* past the two bytes */
+	KT_ASSERT_EQ_U64(f[1], 0x33);
+	KT_ASSERT_EQ_U64(f[2] & ~IOPL, USER_FLAGS);   /* no RF */
+	KT_ASSERT_EQ_U64(f[3], ustack);
+	KT_ASSERT_EQ_U64(f[4], 0x2b);
+	KT_ASSERT_EQ_U64(r->rflags & 0x200, 0);
+	KT_ASSERT_EQ_U64(r->rsp + 24 + 40, sym(g, "kstack_top"));
+	KT_ASSERT_EQ_U64(r->rip & ~0xfffULL, (KINJECT_KERNEL_VBASE + sym(g, "h80")) & ~0xfffULL);
+
+	/* 4. int $0x81 through a DPL 0 gate: #GP(0x81 << 3 | 2) at it. */
+	e = run1(g);
+	CU_ASSERT_FATAL(probe(&e, 0x10d));
+	KT_ASSERT_EQ_U64(e.hcall.args[1], 0x40a);
+	KT_ASSERT_EQ_U64(e.hcall.args[2], sym(g, "u_int81"));
+
+	/* 5. UD2: the guest's own #UD (a caller breakpoint in its stub
+	 * stops first when armed). */
+	e = run1(g);
+	if (ud_slot >= 0) {
+		CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_BREAKPOINT);
+		KT_ASSERT_EQ_U64(e.debug.slot, ud_slot);
+		e = run1(g);
+	}
+	if (!probe(&e, 0x106))
+		fprintf(stderr, "\n    got %s (%s) rip 0x%llx nr %u arg0 0x%llx ", vm_exit__name(e.kind),
+			e.reason, (unsigned long long)e.rip, e.hcall.nr,
+			(unsigned long long)e.hcall.args[0]);
+	CU_ASSERT_FATAL(probe(&e, 0x106));
+	KT_ASSERT_EQ_U64(e.hcall.args[2], sym(g, "u_ud2"));
+	e = run1(g);
+	CU_ASSERT(e.kind == VM_EXIT_HCALL && e.hcall.nr == KINJECT_HC_NOP);
+}
+
+static void test_rounds(void)
+{
+	struct g g;
+
+	if (!boot(&g)) {
+		g_free(&g);
+		return;
+	}
+	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 0, KENTRY));
+	for (int i = 0; i < 3; i++)
+		round_checks(&g, 0, -1);
+	g_free(&g);
+}
+
+static CU_TestInfo tests[] = {
+	{ "host probes: SYSCALL and INT n work or are emulated", test_probes },
+	{ "SYSCALL at LSTAR at CPL 0, SYSRET at RCX, int $0x80 frame, #GP, #UD", test_rounds },
+	CU_TEST_INFO_NULL,
+};
+
+int main(void)
+{
+	/* The emulation is opt-in (vmm/quirks.c says why): these tests are
+	 * about it. */
+	setenv("KINJECT_SYSEMU", "1", 1);
+	struct kt_suite s = { .name = "vmm sysemu", .needs_kvm = true, .tests = tests };
+	return kt_main(&s);
+}
