@@ -692,7 +692,8 @@ struct mutate_ctx {
 static struct session *session_for(struct mutate_ctx *x, struct sess_cache *sc,
 				   const struct kcase *c)
 {
-	struct engine_opts eo = { .elf = x->elf };
+	/* Judged as the sweep judges: cases end at a converged resume. */
+	struct engine_opts eo = { .elf = x->elf, .converge = true };
 
 	for (unsigned i = 0; i < MAX_SCENARIOS; i++)
 		if (sc->s[i] && engine__matches(sc->s[i], c))
