@@ -1238,6 +1238,12 @@ static void step_guard(struct run *R)
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		dbg__clear_breakpoint(vm, i);
 	R->nexpect = 0;
+	/* Back to ring 3, where this host does not step: the trap comes back
+	 * somewhere in the kernel after the next entry.  A stop searched for
+	 * in that span would pass unseen: arm it in hardware meanwhile. */
+	if (R->to_user && R->searching && R->bp_on[SLOT_STOP] &&
+	    R->bp_addr[SLOT_STOP] >= USER_HALF_END)
+		dbg__set_breakpoint(vm, SLOT_STOP, R->bp_addr[SLOT_STOP]);
 	if (!in || (in->flags & (INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT)))
 		return;
 	if (!(in->flags & (INSN_JMP | INSN_RET | INSN_CALL | INSN_UD)))
