@@ -1458,7 +1458,14 @@ static int inject_step(struct run *R, unsigned k)
 		return -1;
 	}
 	case__to_vm_event(&sp->inject, ev);
-	if (!ev->force && !vcpu__can_take(vm, ev, why, sizeof(why))) {
+	/* Asked of the CPU, not of our single-stepping (which holds IRQs:
+	 * the injection is delivered as trace_deliver does). */
+	if (R->stepping)
+		dbg__set_singlestep(vm, false);
+	bool takes = ev->force || vcpu__can_take(vm, ev, why, sizeof(why));
+	if (R->stepping)
+		dbg__set_singlestep(vm, true);
+	if (!takes) {
 		result_set(R->r, VERDICT_SKIP, "architecturally impossible: %s (step %u: %s)", why,
 			   k + 1, case__step_str(sp, buf, sizeof(buf)));
 		return 1;

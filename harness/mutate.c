@@ -621,38 +621,45 @@ void mutate__free(struct mutant_set *s)
 struct driver {
 	const char *name, *scenario, *step;
 	const char *mode;                       /* "trace", or NULL: the default */
+	const char *step2;                      /* a nested second step, or NULL */
 };
 
 static const struct driver drivers[] = {
-	{ "k-early-nm", "kthreads", "stop at variant_switch_to hit 1 ; inject exception nm", NULL },
-	{ "k-irq", "kthreads", "stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff", NULL },
-	{ "k-resched", "kthreads", "stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd", NULL },
+	{ "k-early-nm", "kthreads", "stop at variant_switch_to hit 1 ; inject exception nm", NULL, NULL },
+	{ "k-irq", "kthreads", "stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff", NULL, NULL },
+	{ "k-resched", "kthreads", "stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd", NULL, NULL },
 	{ "k-resched-irqs-off", "kthreads",
-	  "stop at hc_raise_irq hit 1 when cpl=0 if=0 ; inject irq 0xfd force", NULL },
-	{ "k-nmi", "kthreads", "stop at hc_raise_irq hit 2 when cpl=0 if=1 ; inject nmi", NULL },
-	{ "k-pf", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 %K", NULL },
-	{ "k-db", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception db dr6 0x4000", NULL },
-	{ "p-resched", "preempt", "stop at hc_raise_irq hit 5 when cpl=0 if=1 ; inject irq 0xfd", NULL },
-	{ "u-nmi-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
-	{ "u-db-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject exception db dr6 0x4000", NULL },
+	  "stop at hc_raise_irq hit 1 when cpl=0 if=0 ; inject irq 0xfd force", NULL, NULL },
+	{ "k-nmi", "kthreads", "stop at hc_raise_irq hit 2 when cpl=0 if=1 ; inject nmi", NULL, NULL },
+	{ "k-pf", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 %K", NULL, NULL },
+	{ "k-db", "kthreads", "stop at kthread_loop hit 3 when cpl=0 ; inject exception db dr6 0x4000", NULL, NULL },
+	{ "p-resched", "preempt", "stop at hc_raise_irq hit 5 when cpl=0 if=1 ; inject irq 0xfd", NULL, NULL },
+	{ "u-nmi-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL, NULL },
+	{ "u-db-iret", "user-spin", "stop at irq_return_iret hit 1 when cpl=0 ; inject exception db dr6 0x4000", NULL, NULL },
 	{ "u-pf-iret", "user-spin",
-	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x401000", NULL },
-	{ "sig-nmi-iret", "signals", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
-	{ "ss16-nmi-iret", "ss16", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
-	{ "sys-nmi-iret", "syscalls", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL },
+	  "stop at irq_return_iret hit 3 when cpl=0 ; inject exception pf error 0x0 cr2 0x401000", NULL, NULL },
+	{ "sig-nmi-iret", "signals", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL, NULL },
+	{ "ss16-nmi-iret", "ss16", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL, NULL },
+	{ "sys-nmi-iret", "syscalls", "stop at irq_return_iret hit 1 when cpl=0 ; inject nmi", NULL, NULL },
 	/* Ring 3 (the VMM stops there by INT3 where hardware breakpoints do
 	 * not fire): an NMI from user mode, and returns to the interrupted
 	 * user context judged by cr3/transparency at the resume. */
-	{ "u-irq", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xff", NULL },
-	{ "u-nmi", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject nmi", NULL },
+	{ "u-irq", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xff", NULL, NULL },
+	{ "u-nmi", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject nmi", NULL, NULL },
 	/* ss16's compat-mode spin: the return goes through ESPFIX.  The
 	 * reschedule IPI runs enough C code to clobber the scratch GPRs the
 	 * espfix return must reload; the traced IRQ lets the espfix oracle
 	 * judge the IRET itself (hosts whose IRET hides the leak). */
-	{ "ss16-irq", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject irq 0xfd", NULL },
-	{ "ss16-nmi", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject nmi", NULL },
+	{ "ss16-irq", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject irq 0xfd", NULL, NULL },
+	{ "ss16-nmi", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject nmi", NULL, NULL },
 	{ "ss16-irq-trace", "ss16", "stop at user:ss16_loop hit 3 when cpl=3 ss16=1 ; inject irq 0xff",
-	  "trace" },
+	  "trace", NULL },
+	/* A signal from ring 3 makes the exit path call exit_to_user_work();
+	 * a second one arrives in its IRQs-on window, after its sigpending
+	 * test: only the variant's re-test with IRQs off sees it (traced, so
+	 * the return to the first signal's handler is judged by exitwork). */
+	{ "u-sig-window", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xfc",
+	  "trace", "stop at exit_work_window hit 1 when if=1 ; inject irq 0xfc" },
 };
 #define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
@@ -667,7 +674,7 @@ static const char *const class_first[MUT_NCLASSES][CLASS_FIRST_MAX] = {
 		      "ss16-irq" },
 	[MUT_ESPFIX] = { "ss16-irq-trace", "ss16-irq", "ss16-nmi-iret" },
 	[MUT_PREEMPT_IF] = { "k-resched-irqs-off", "k-resched" },
-	[MUT_RESCHED] = { "u-nmi-iret", "sig-nmi-iret", "p-resched" },
+	[MUT_RESCHED] = { "u-sig-window", "u-nmi-iret", "sig-nmi-iret", "p-resched" },
 	[MUT_IRQSTACK] = { "k-irq" },
 	[MUT_PARANOID_CS] = { "u-nmi-iret", "u-db-iret", "k-nmi", "k-db" },
 	[MUT_REGS] = { "k-early-nm", "k-irq", "k-nmi", "k-db", "u-nmi-iret", "u-pf-iret", "u-nmi",
@@ -844,6 +851,8 @@ static void driver_item(const struct driver *d, struct plan_item *it)
 	it->scenario = d->scenario;
 	it->steps[0] = d->step;
 	it->nsteps = 1;
+	if (d->step2)
+		it->steps[it->nsteps++] = d->step2;
 }
 
 static uint64_t now_usec(void)
@@ -1034,9 +1043,6 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 			 "so ss16 runs on the GDT's 16-bit SS (ldt=0)", reached ? "" : "not reached: ");
 	} else if (!reached) {
 		snprintf(buf, len, "not reached by any case on this host");
-	} else if (m->cls == MUT_RESCHED) {
-		snprintf(buf, len, "equivalent on this guest: exit_to_user_work() itself re-tests "
-			 "need_resched and sigpending with IRQs off before it returns");
 	} else if (m->cls == MUT_REGS && (strstr(m->what, "%r12'") || strstr(m->what, "%r13'") ||
 					  strstr(m->what, "%r14'") || strstr(m->what, "%r15'") ||
 					  strstr(m->what, "%rbx'") || strstr(m->what, "%rbp'"))) {

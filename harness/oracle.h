@@ -162,5 +162,6 @@ extern const struct oracle oracle_map;
 extern const struct oracle oracle_gs;
 extern const struct oracle oracle_stack;
 extern const struct oracle oracle_cr3;
+extern const struct oracle oracle_exitwork;
 
 #endif /* KINJECT_ORACLE_H */

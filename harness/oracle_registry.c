@@ -23,6 +23,7 @@ static const struct oracle *const registry[] = {
 	&oracle_gs,
 	&oracle_stack,
 	&oracle_cr3,
+	&oracle_exitwork,
 };
 
 const struct oracle *const *oracle__all(size_t *n)

@@ -275,6 +275,45 @@ static void test_converge_and_chain(void)
 	engine__close(s);
 }
 
+/* Bug class 16: a signal in exit_to_user_work()'s IRQs-on window is seen
+ * by the variant's re-test; without the re-test it leaves pending and the
+ * exitwork oracle fires at the IRET to ring 3. */
+static void test_exitwork(void)
+{
+#define SIG_WINDOW_STEPS                                                                        \
+	"mode trace\n"                                                                          \
+	"step stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xfc\n"            \
+	"step stop at exit_work_window hit 1 when if=1 ; inject irq 0xfc\n"
+	static const char clean_text[] =
+		"kinject-case 3\nvariant linux64\nscenario user-spin\n" SIG_WINDOW_STEPS;
+	static const char mutant[] =
+		"kinject-case 3\nvariant linux64\nscenario user-spin\n"
+		"patch retint_user_exit_work_call+0x12=6690\n" SIG_WINDOW_STEPS;
+	struct kcase c;
+	struct case_result r;
+	struct session *s;
+
+	CU_ASSERT_FATAL(parse(clean_text, &c) == 0);
+	s = open_for(&c, false);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	if (r.verdict != VERDICT_PASS || r.nfindings)
+		print_findings(&r);
+	CU_ASSERT_EQUAL(r.verdict, VERDICT_PASS);
+	CU_ASSERT_EQUAL(r.steps_done, 2);
+	engine__close(s);
+
+	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
+	s = open_for(&c, false);
+	CU_ASSERT_FATAL(s != NULL);
+	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	if (!fired(&r, "exitwork"))
+		print_findings(&r);
+	CU_ASSERT(fired(&r, "exitwork"));
+	engine__close(s);
+#undef SIG_WINDOW_STEPS
+}
+
 static void test_unreachable_skips(void)
 {
 	static const char text[] =
@@ -381,6 +420,7 @@ static CU_TestInfo tests[] = {
 	{ "tail mode: cheaper, clean still passes, mutant still caught", test_tail_mode },
 	{ "convergence ends clean cases at the resume; chained cases judge as from READY",
 	  test_converge_and_chain },
+	{ "exitwork: a signal in the exit-work window is not lost", test_exitwork },
 	{ "unreachable stop: SKIP", test_unreachable_skips },
 	{ "impossible injection without force: SKIP with the reason", test_impossible_skips },
 	{ "nested steps: IRQ in the NMI handler", test_nested },

@@ -7,6 +7,8 @@
  */
 #include <guest/core.h>
 #include <guest/sched.h>
+#include <guest/task.h>
+#include <guest/uapi.h>
 #include <guest/x86.h>
 
 #define HARDIRQ_OFFSET (1U << KINJECT_HARDIRQ_SHIFT)
@@ -150,10 +152,23 @@ static void resched_irq(unsigned v)
 	set_need_resched();
 }
 
+/* An asynchronous signal: it can arrive while exit_to_user_work() runs with
+ * IRQs on, after its test of sigpending -- the window the variant's
+ * re-test with IRQs off closes (bug #16). */
+static void signal_irq(unsigned v)
+{
+	struct task *t = task_current();
+
+	irq_stats.signal_irqs++;
+	if (t && t->sig_handler[SIGTRAP])
+		signal_send(t, SIGTRAP, v, 0, 0);
+}
+
 void irq_init(void)
 {
 	irq_register(KINJECT_VEC_TIMER, timer_irq);
 	irq_register(KINJECT_VEC_WAKEUP, wakeup_irq);
 	irq_register(KINJECT_VEC_RESCHED, resched_irq);
+	irq_register(KINJECT_VEC_SIGNAL, signal_irq);
 	open_softirq(SOFTIRQ_TIMER, timer_softirq);
 }

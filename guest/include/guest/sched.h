@@ -56,7 +56,7 @@ void raise_softirq(unsigned nr);             /* IRQs off */
 void open_softirq(unsigned nr, void (*fn)(void));
 struct irq_stats {
 	uint64_t irqs, nested, unexpected, spurious, nmis, softirqs;
-	uint64_t wakeups, resched_ipis, exceptions, kernel_db;
+	uint64_t wakeups, resched_ipis, signal_irqs, exceptions, kernel_db;
 	uint64_t spurious_pf;      /* #PF whose page permits the access (traps.c) */
 	uint64_t tolerated;        /* kernel #GP in an injection-tolerant range */
 	uint64_t int80_as_ud;      /* int $0x80 that arrived as #UD (kvm_pvm) */

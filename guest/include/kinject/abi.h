@@ -104,6 +104,9 @@
  * ------------------------------------------------------------------------ */
 #define KINJECT_VEC_TIMER       0x20  /* quantum accounting; may set need-resched */
 #define KINJECT_VEC_WAKEUP      0x21  /* wakes the thread waiting on the wake-up event */
+#define KINJECT_VEC_SIGNAL      0xfc  /* an asynchronous signal source (a timer signal, a
+					* debugger's stop): SIGTRAP to the running user task
+					* if it has a handler, else counted and ignored */
 #define KINJECT_VEC_RESCHED     0xfd  /* as another CPU's reschedule IPI: sets need-resched */
 #define KINJECT_VEC_SPURIOUS    0xff  /* counted and ignored */
 #define KINJECT_VEC_SYSCALL80   0x80  /* int $0x80 system call (DPL3 gate) */
