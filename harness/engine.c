@@ -593,12 +593,13 @@ static void arm_resume(struct run *R)
 
 #define ENGINE_MAX_PASSED 64
 
-/* The first n steps of c, stops by address: what identifies a run that far. */
-static void steps_key(const struct kcase *c, unsigned n, char *buf, size_t len)
+/* The first n steps of c, stops by address, and the mode (a run judged in
+ * fast mode says nothing of the trace oracles): what identifies a run that
+ * far. */
+static void steps_key(const struct kcase *c, unsigned n, bool trace, char *buf, size_t len)
 {
-	size_t off = 0;
+	size_t off = (size_t)snprintf(buf, len, "%s:", trace ? "trace" : "fast");
 
-	buf[0] = 0;
 	for (unsigned i = 0; i < n && off < len; i++) {
 		char st[256];
 		off += (size_t)snprintf(buf + off, len - off, "%s%s @0x%llx", i ? " | " : "",
@@ -608,11 +609,12 @@ static void steps_key(const struct kcase *c, unsigned n, char *buf, size_t len)
 }
 
 /* The checkpoint's name: the steps before the last, and the last stop. */
-static void ckpt_key(const struct kcase *c, uint64_t addr, uint32_t hit, char *buf, size_t len)
+static void ckpt_key(const struct kcase *c, bool trace, uint64_t addr, uint32_t hit, char *buf,
+		     size_t len)
 {
 	size_t off;
 
-	steps_key(c, c->nsteps - 1, buf, len);
+	steps_key(c, c->nsteps - 1, trace, buf, len);
 	off = strlen(buf);
 	snprintf(buf + off, len - off, " || 0x%llx#%u", (unsigned long long)addr, hit);
 }
@@ -627,7 +629,7 @@ static bool prefix_passed(const struct run *R)
 
 	if (last == 0)
 		return s->baseline.kind == VERDICT_PASS;
-	steps_key(R->c, last, key, sizeof(key));
+	steps_key(R->c, last, R->trace, key, sizeof(key));
 	for (unsigned i = 0; i < s->npassed; i++)
 		if (!strcmp(s->passed[i], key)) {
 			memmove(s->passed + i, s->passed + i + 1,
@@ -638,7 +640,7 @@ static bool prefix_passed(const struct run *R)
 	return false;
 }
 
-static void note_passed(struct session *s, const struct kcase *c)
+static void note_passed(struct session *s, const struct kcase *c, bool trace)
 {
 	if (!s->passed && !(s->passed = calloc(ENGINE_MAX_PASSED, sizeof(*s->passed))))
 		return;
@@ -646,7 +648,7 @@ static void note_passed(struct session *s, const struct kcase *c)
 		memmove(s->passed, s->passed + 1, (ENGINE_MAX_PASSED - 1) * sizeof(*s->passed));
 		s->npassed--;
 	}
-	steps_key(c, c->nsteps, s->passed[s->npassed++], ENGINE_KEY_MAX);
+	steps_key(c, c->nsteps, trace, s->passed[s->npassed++], ENGINE_KEY_MAX);
 }
 
 /* At the last step's stop, before its injection: the machine (for the
@@ -665,7 +667,8 @@ static int checkpoint_take(struct run *R)
 		return -1;
 	s->ckpt_valid = true;
 	R->ckpt_taken = true;
-	ckpt_key(R->c, sp->stop.addr, (uint32_t)sp->stop.hit, s->ckpt_key, sizeof(s->ckpt_key));
+	ckpt_key(R->c, R->trace, sp->stop.addr, (uint32_t)sp->stop.hit, s->ckpt_key,
+		 sizeof(s->ckpt_key));
 	s->ckpt_run_ok = false;
 	if (!R->r->nfindings && !R->r->dropped) {
 		if (!s->ckpt_run && !(s->ckpt_run = malloc(sizeof(*R))))
@@ -689,7 +692,7 @@ static bool chain_start(struct run *R)
 
 	if (!ch || !s->ckpt_valid || !s->ckpt_run_ok)
 		return false;
-	ckpt_key(c, ch->from_addr, ch->from_hit, key, sizeof(key));
+	ckpt_key(c, R->trace, ch->from_addr, ch->from_hit, key, sizeof(key));
 	if (strcmp(key, s->ckpt_key) || snap__restore(s->g.vm, s->ckpt))
 		return false;
 	*R = *s->ckpt_run;
@@ -1760,7 +1763,7 @@ int engine__run_case_from(struct session *s, struct kcase *c, const struct engin
 	 * this run passed, judged to the verdict or converged itself. */
 	if (!rc && r->observed == VERDICT_PASS && r->guest.kind == VERDICT_PASS &&
 	    strcmp(r->guest.what, "tail"))
-		note_passed(s, c);
+		note_passed(s, c, R->trace);
 out:
 	vm__set_deadline_ms(s->g.vm, 0);
 	dbg__set_singlestep(s->g.vm, false);
