@@ -142,6 +142,8 @@ void report__json_summary(FILE *f, const struct sweep_totals *t,
 	json_u64(f, "drivers_failed", t->drivers_failed, &first);
 	json_u64(f, "files_written", t->files_written, &first);
 	json_u64(f, "exits", t->exits, &first);
+	json_u64(f, "chained", t->chained, &first);
+	json_u64(f, "converged", t->converged, &first);
 	json_double(f, "cases_per_sec", t->cases_per_sec, &first);
 	json_double(f, "plan_sec", t->plan_sec, &first);
 	json_double(f, "run_sec", t->run_sec, &first);
@@ -404,6 +406,10 @@ void report__summary(FILE *f, const struct sweep_totals *t, const struct report_
 		(unsigned long long)t->drivers_failed);
 	fprintf(f, "  %-34s %10llu\n", "failure case files written",
 		(unsigned long long)t->files_written);
+	fprintf(f, "  %-34s %10llu\n", "  started at the previous stop",
+		(unsigned long long)t->chained);
+	fprintf(f, "  %-34s %10llu\n", "  ended at a converged resume",
+		(unsigned long long)t->converged);
 	fprintf(f, "  %-34s %10.1f\n", "cases per second (engine runs)", t->cases_per_sec);
 	fprintf(f, "  %-34s %10.1f\n", "plan time (s)", t->plan_sec);
 	fprintf(f, "  %-34s %10.1f\n", "run time (s)", t->run_sec);

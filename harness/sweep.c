@@ -1503,6 +1503,8 @@ static void report_one(struct runner *R, size_t idx, const struct case_result *r
 	t->run += ran;
 	if (ran) {
 		t->exits += r->exits;
+		t->chained += r->chained;
+		t->converged += r->converged;
 	}
 	if (!strcmp(kind, "pass"))
 		t->passed++;

@@ -100,6 +100,8 @@ struct sweep_totals {
 	double plan_sec, run_sec, wall_sec;
 	double cases_per_sec;              /* cases through the engine / run_sec */
 	uint64_t exits;                    /* KVM exits of the engine runs */
+	uint64_t chained;                  /* runs that started at the previous case's stop */
+	uint64_t converged;                /* runs that ended at a converged resume */
 };
 
 /* The whole sweep.  Returns 0 (totals filled: the caller decides the exit

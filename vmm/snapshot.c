@@ -391,6 +391,25 @@ int snap__changed_pages(struct vm *vm, const struct vm_snapshot *s,
 			const uint8_t *now = vm->mem + p * PAGE_SIZE, *then = s->mem + p * PAGE_SIZE;
 			if (!memcmp(now, then, PAGE_SIZE))
 				continue;
+			/* The INT3 bytes ring3.c plants are ours, not the guest's:
+			 * compare the guest's bytes under them. */
+			static uint8_t now_g[PAGE_SIZE], then_g[PAGE_SIZE];
+			bool planted = false;
+			for (int i = 0; i < RING3_PATCHES; i++) {
+				const struct ring3_patch *q = &vm->r3.patch[i];
+				if (!q->used || q->gpa / PAGE_SIZE != p)
+					continue;
+				if (!planted) {
+					memcpy(now_g, now, PAGE_SIZE);
+					memcpy(then_g, then, PAGE_SIZE);
+					now = now_g;
+					then = then_g;
+					planted = true;
+				}
+				now_g[q->gpa % PAGE_SIZE] = then_g[q->gpa % PAGE_SIZE] = q->orig;
+			}
+			if (planted && !memcmp(now, then, PAGE_SIZE))
+				continue;
 			int r = fn(arg, p * PAGE_SIZE, now, then);
 			if (r)
 				return r;
@@ -399,12 +418,18 @@ int snap__changed_pages(struct vm *vm, const struct vm_snapshot *s,
 	return 0;
 }
 
+/* Equal as the CPU would use them.  A not-present segment is unusable
+ * whatever the flag says: KVM reports the null SS an interrupt delivery
+ * loads in 64-bit mode as unusable, the same one restored from a snapshot
+ * as usable but not present. */
 static bool seg_eq(const struct kvm_segment *a, const struct kvm_segment *b)
 {
+	bool unusable_a = a->unusable || !a->present, unusable_b = b->unusable || !b->present;
+
 	return a->base == b->base && a->limit == b->limit && a->selector == b->selector &&
 	       a->type == b->type && a->present == b->present && a->dpl == b->dpl &&
 	       a->db == b->db && a->s == b->s && a->l == b->l && a->g == b->g &&
-	       a->avl == b->avl && a->unusable == b->unusable;
+	       a->avl == b->avl && unusable_a == unusable_b;
 }
 
 int snap__vcpu_compare(struct vm *vm, const struct vm_snapshot *s, char *why, size_t len)
@@ -420,15 +445,30 @@ int snap__vcpu_compare(struct vm *vm, const struct vm_snapshot *s, char *why, si
 		snprintf(why, len, "general registers differ");
 		return 1;
 	}
-	if (!seg_eq(&a->cs, &b->cs) || !seg_eq(&a->ds, &b->ds) || !seg_eq(&a->es, &b->es) ||
-	    !seg_eq(&a->fs, &b->fs) || !seg_eq(&a->gs, &b->gs) || !seg_eq(&a->ss, &b->ss) ||
-	    !seg_eq(&a->tr, &b->tr) || !seg_eq(&a->ldt, &b->ldt) ||
-	    a->gdt.base != b->gdt.base || a->gdt.limit != b->gdt.limit ||
+	const struct { const char *name; const struct kvm_segment *x, *y; } segs[] = {
+		{ "cs", &a->cs, &b->cs }, { "ds", &a->ds, &b->ds }, { "es", &a->es, &b->es },
+		{ "fs", &a->fs, &b->fs }, { "gs", &a->gs, &b->gs }, { "ss", &a->ss, &b->ss },
+		{ "tr", &a->tr, &b->tr }, { "ldt", &a->ldt, &b->ldt },
+	};
+	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++)
+		if (!seg_eq(segs[i].x, segs[i].y)) {
+			const struct kvm_segment *x = segs[i].x, *y = segs[i].y;
+			snprintf(why, len, "%s differs (selector 0x%x base 0x%llx limit 0x%x type %u "
+				 "s%u dpl%u p%u db%u l%u g%u u%u, was 0x%x 0x%llx 0x%x %u s%u dpl%u p%u "
+				 "db%u l%u g%u u%u)", segs[i].name, x->selector,
+				 (unsigned long long)x->base, x->limit, x->type, x->s, x->dpl,
+				 x->present, x->db, x->l, x->g, x->unusable, y->selector,
+				 (unsigned long long)y->base, y->limit, y->type, y->s, y->dpl,
+				 y->present, y->db, y->l, y->g, y->unusable);
+			return 1;
+		}
+	if (a->gdt.base != b->gdt.base || a->gdt.limit != b->gdt.limit ||
 	    a->idt.base != b->idt.base || a->idt.limit != b->idt.limit ||
 	    a->cr0 != b->cr0 || a->cr3 != b->cr3 || a->cr4 != b->cr4 || a->cr8 != b->cr8 ||
 	    a->efer != b->efer || a->apic_base != b->apic_base ||
 	    memcmp(a->interrupt_bitmap, b->interrupt_bitmap, sizeof(a->interrupt_bitmap))) {
-		snprintf(why, len, "segment or control registers differ");
+		snprintf(why, len, "control registers or descriptor tables differ (CR3 0x%llx, was "
+			 "0x%llx)", (unsigned long long)a->cr3, (unsigned long long)b->cr3);
 		return 1;
 	}
 	if (e->exception.injected != f->exception.injected ||

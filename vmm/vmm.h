@@ -210,8 +210,9 @@ struct vm_snapshot *snap__clone(struct vm *vm, const struct vm_snapshot *base);
 int snap__update(struct vm *vm, struct vm_snapshot *s);
 /* Memory matches `s` but for what was written since: calls fn for every
  * page whose bytes now differ from `s` (gpa of the page, the live page,
- * the snapshot's page) until fn returns nonzero, which it returns.  The
- * pages stay marked written: a later snap__restore still copies them. */
+ * the snapshot's page; the guest's bytes under the VMM's own ring-3 INT3s)
+ * until fn returns nonzero, which it returns.  The pages stay marked
+ * written: a later snap__restore still copies them. */
 int snap__changed_pages(struct vm *vm, const struct vm_snapshot *s,
 			int (*fn)(void *arg, uint64_t gpa, const uint8_t *now, const uint8_t *then),
 			void *arg);

@@ -217,13 +217,14 @@ static void setup_page_tables(uint64_t mem_size)
 	uint64_t *pdpt_v = phys_to_virt(pdpt), *pd_v = phys_to_virt(pd), *pt_v = phys_to_virt(pt);
 	unsigned i;
 
+	/* Accessed (and Dirty) preset, as paging.c does everywhere. */
 	for (i = 0; i < 4; i++)          /* VA bits 31:30 */
-		pdpt_v[i] = pd | PTE_P | PTE_W;
+		pdpt_v[i] = pd | PTE_P | PTE_W | PTE_A;
 	for (i = 0; i < 512; i++)        /* VA bits 29:21 */
-		pd_v[i] = pt | PTE_P | PTE_W;
+		pd_v[i] = pt | PTE_P | PTE_W | PTE_A;
 	for (i = 0; i < 512; i += 16)    /* VA bits 20:16; bits 15:12 = 0 */
-		pt_v[i] = espfix_page | PTE_P | PTE_NX;   /* read-only */
-	KPML4[ESPFIX_PML4_SLOT] = UPML4[ESPFIX_PML4_SLOT] = pdpt | PTE_P | PTE_W;
+		pt_v[i] = espfix_page | PTE_P | PTE_NX | PTE_A | PTE_D;   /* read-only */
+	KPML4[ESPFIX_PML4_SLOT] = UPML4[ESPFIX_PML4_SLOT] = pdpt | PTE_P | PTE_W | PTE_A;
 
 	kinject_percpu.variant[PCPU_ESPFIX_WADDR / 8 - KINJECT_PCPU_VARIANT / 8] =
 		(uint64_t)phys_to_virt(espfix_page) + ESPFIX_FRAME_OFF;
@@ -250,7 +251,7 @@ void variant_map_user(uint64_t va, uint64_t pa, unsigned flags)
 		fail("variant_map_user: not a user address");
 	/* The user half is shared: both PML4s point at the same PDPTs. */
 	if (!(KPML4[idx] & PTE_P)) {
-		KPML4[idx] = page_alloc() | PTE_P | PTE_W | PTE_U;
+		KPML4[idx] = page_alloc() | PTE_P | PTE_W | PTE_U | PTE_A;
 		UPML4[idx] = KPML4[idx];
 	}
 	if (flags & VARIANT_MAP_WRITE)
