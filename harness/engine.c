@@ -32,120 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "engine.h"
-#include "entrymap.h"
-#include "oracle.h"
-#include "converge.h"
-
-#define MSR_KERNEL_GS_BASE 0xc0000102u
-#define IDT_VECTOR_DF 8
-#define DCACHE_SIZE 4096                      /* decoded instructions outside the entry text */
-#define ENGINE_DEADLINE_MS 10000              /* wall clock per run, plus ~ENGINE_STEP_US per step */
-#define ENGINE_STEP_US 100
-
-enum { SLOT_STOP, SLOT_RESUME, SLOT_DECIDE, SLOT_SWITCH };
-#define ORACLE_MAX 16
-#define ENGINE_MAX_GUARDS 64
-#define ENGINE_LOST_STEP_RUNS 4                /* runs of a trace that loses steps */
-#define USER_HALF_END 0x0000800000000000ULL   /* end of the canonical lower half */
-
-struct session {
-	struct engine_opts opts;
-	char elf[4096];
-	char variant[CASE_VARIANT_MAX];
-	char scenario[CASE_SCENARIO_MAX];
-	char guest[CASE_GUEST_MAX];          /* the case's guest options, on the command line */
-	size_t npatches;
-	struct case_patch patches[CASE_MAX_PATCHES];
-	char first_case[CASE_NAME_MAX];      /* names patch errors */
-
-	struct guest g;
-	struct vm_snapshot *snap;
-	struct code_range entry;
-	const volatile uint8_t *percpu;      /* host pointer into guest RAM */
-	uint64_t irq_lo, irq_hi;             /* IRQ stack [lo, hi) */
-	uint64_t do_irq, do_nmi, do_exception, do_syscall;
-	uint64_t switch_to;                  /* variant_switch_to, 0 if none */
-	uint64_t decide;                     /* return-to-kernel decision, 0 if unknown */
-	uint64_t preempt_path;               /* ... and its preempting branch, 0 if unknown */
-
-	struct verdict baseline;
-	uint64_t baseline_exits;
-	uint64_t default_budget;
-
-	/* The checkpoint at the last stop of the latest case (engine_opts
-	 * converge/chain): the machine before the injection, the run's
-	 * bookkeeping then (fast mode), and which stop it is. */
-	struct vm_snapshot *ckpt;
-	bool ckpt_valid;
-	char ckpt_key[ENGINE_KEY_MAX];
-	struct run *ckpt_run;                /* the run then (if nothing was found yet) */
-	bool ckpt_run_ok;                    /* ... and it may be continued */
-	uint64_t ckpt_exits;                 /* exits the run had used by then */
-	struct converge *cv;                 /* NULL: cases never end early */
-	/* Step lists (engine__case_key) seen to pass with nothing found, the
-	 * newest last: what a converged case's rest of the run is. */
-	char (*passed)[ENGINE_KEY_MAX];
-	unsigned npassed;
-
-	/* Trace mode, built on first use. */
-	int map_state;                       /* 0 not built, 1 built, -1 failed */
-	uint64_t guards[ENGINE_MAX_GUARDS];  /* where the host lost a step trap */
-	unsigned nguards;
-	char map_error[200];
-	struct entrymap map;
-	struct dcache_ent *dcache;           /* kernel code outside the entry text */
-};
-
-struct dcache_ent {
-	bool valid;
-	struct insn in;
-};
-
-/* One run of one case. */
-struct run {
-	struct session *s;
-	struct kcase *c;
-	struct case_result *r;
-	struct oracle_ctx x;
-	uint64_t start_exits, budget;
-	bool searching;                      /* slot STOP is a stop, not the handler */
-	unsigned step;                       /* step being searched */
-	uint64_t hits;                       /* matching arrivals in this search */
-	uint64_t arrivals;                   /* all arrivals in this search */
-	bool found;
-	int resume_top;                      /* step whose resume slot 1 watches, -1 */
-	uint64_t handler;                    /* armed handler address (0: none) */
-	bool other_pending;                  /* an event besides ours was queued at the stop */
-	bool only_determinism;               /* run 2: only that oracle's hooks */
-	const struct oracle *orc[ORACLE_MAX];
-	size_t norc;
-	struct verdict end;
-	bool ended;
-	uint64_t tail_end;                   /* tail mode: exit count that ends the run, 0 */
-	bool ckpt_taken;                     /* s->ckpt is this run's last stop */
-	bool chained;                        /* this run started from s->ckpt */
-	uint64_t steps_base;                 /* ... with this many steps already counted */
-	const struct engine_chain *chain;    /* the caller's chaining hint, or NULL */
-
-	/* Trace mode. */
-	bool trace;                          /* this run single-steps after injections */
-	bool stepping;                       /* single-step on, slots kept in software */
-	bool deliver_pending;                /* run to the injected event's gate first */
-	bool want_unstep;                    /* every context resumed: stop stepping */
-	bool bp_on[VM_MAX_BREAKPOINTS];      /* the slots as the hooks armed them */
-	uint64_t bp_addr[VM_MAX_BREAKPOINTS];
-	uint64_t steps, budget_steps;
-	unsigned guard_pair;                 /* slots 0-1 or 2-3 guard this step (see step_guard) */
-	uint64_t expect[2];                  /* an unguarded step must land on one of these */
-	unsigned nexpect;                    /* ... (0: not checked) */
-	uint64_t expect_from;                /* the instruction stepped */
-	bool lost_step;                      /* the host lost a trap: run the case again */
-	unsigned last_injected;              /* step number injected at the next at_step, 0: none */
-	bool to_user;                        /* the last step was a return to ring 3 */
-	const char *gap;                     /* printed with the next step */
-	struct insn scratch;                 /* decoded user code (not cached) */
-};
+#include "engine_run.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -170,9 +57,7 @@ static uint64_t sym_addr(const struct symtab *t, const char *name)
 	return s ? s->addr : 0;
 }
 
-static void result_set(struct case_result *r, enum verdict_kind k, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void result_set(struct case_result *r, enum verdict_kind k, const char *fmt, ...)
+void run__result_set(struct case_result *r, enum verdict_kind k, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -199,7 +84,7 @@ static void bp_clear(struct run *R, int slot)
 		dbg__clear_breakpoint(R->s->g.vm, slot);
 }
 
-static void bp_rearm(struct run *R)
+void run__bp_rearm(struct run *R)
 {
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++) {
 		if (R->bp_on[i])
@@ -211,7 +96,7 @@ static void bp_rearm(struct run *R)
 
 /* True if an armed slot sits at addr: re-arming it in hardware there
  * would report the same arrival twice. */
-static bool bp_at(const struct run *R, uint64_t addr)
+bool run__bp_at(const struct run *R, uint64_t addr)
 {
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (R->bp_on[i] && R->bp_addr[i] == addr)
@@ -219,7 +104,7 @@ static bool bp_at(const struct run *R, uint64_t addr)
 	return false;
 }
 
-static void step_on(struct run *R)
+void run__step_on(struct run *R)
 {
 	struct vm *vm = R->s->g.vm;
 
@@ -229,19 +114,17 @@ static void step_on(struct run *R)
 	R->stepping = true;
 }
 
-static void step_off(struct run *R)
+void run__step_off(struct run *R)
 {
 	R->nexpect = 0;
 	if (!R->stepping)
 		return;
 	dbg__set_singlestep(R->s->g.vm, false);
 	R->stepping = false;
-	bp_rearm(R);
+	run__bp_rearm(R);
 }
 
-/* A timeline line for --verbose: what the engine saw, when. */
-static void trace_line(struct run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void trace_line(struct run *R, const char *fmt, ...)
+void run__line(struct run *R, const char *fmt, ...)
 {
 	FILE *f = R->s->opts.debug;
 	va_list ap;
@@ -452,12 +335,6 @@ const struct symtab *engine__symtab(const struct session *s)
 
 /* ---- hooks ------------------------------------------------------------------------ */
 
-/* The oracles this run calls, in registry order: trace-only ones only in
- * trace mode, and only the determinism oracle in a determinism rerun. */
-#define FOR_ORACLES(R, o)                                  \
-	for (size_t i_ = 0; i_ < (R)->norc; i_++)          \
-		for (const struct oracle *o = (R)->orc[i_]; o; o = NULL)
-
 /* Trace mode: the case says `mode trace`, or the harness asks for it and
  * the case does not insist on `mode fast`. */
 static bool trace_mode(const struct session *s, const struct kcase *c)
@@ -589,164 +466,6 @@ static void arm_resume(struct run *R)
 		R->tail_end = vm__exit_count(R->s->g.vm) + R->s->opts.tail_exits;
 }
 
-/* ---- checkpoints and convergence ------------------------------------------------ */
-
-#define ENGINE_MAX_PASSED 64
-
-/* The first n steps of c, stops by address, and the mode (a run judged in
- * fast mode says nothing of the trace oracles): what identifies a run that
- * far. */
-static void steps_key(const struct kcase *c, unsigned n, bool trace, char *buf, size_t len)
-{
-	size_t off = (size_t)snprintf(buf, len, "%s:", trace ? "trace" : "fast");
-
-	for (unsigned i = 0; i < n && off < len; i++) {
-		char st[256];
-		off += (size_t)snprintf(buf + off, len - off, "%s%s @0x%llx", i ? " | " : "",
-					case__step_str(&c->steps[i], st, sizeof(st)),
-					(unsigned long long)c->steps[i].stop.addr);
-	}
-}
-
-/* The checkpoint's name: the steps before the last, and the last stop. */
-static void ckpt_key(const struct kcase *c, bool trace, uint64_t addr, uint32_t hit, char *buf,
-		     size_t len)
-{
-	size_t off;
-
-	steps_key(c, c->nsteps - 1, trace, buf, len);
-	off = strlen(buf);
-	snprintf(buf + off, len - off, " || 0x%llx#%u", (unsigned long long)addr, hit);
-}
-
-/* The run without the last step was seen to pass, nothing found.  A key
- * found moves to the newest end: the runs cases converge into stay. */
-static bool prefix_passed(const struct run *R)
-{
-	struct session *s = R->s;
-	unsigned last = R->c->nsteps - 1;
-	char key[ENGINE_KEY_MAX];
-
-	if (last == 0)
-		return s->baseline.kind == VERDICT_PASS;
-	steps_key(R->c, last, R->trace, key, sizeof(key));
-	for (unsigned i = 0; i < s->npassed; i++)
-		if (!strcmp(s->passed[i], key)) {
-			memmove(s->passed + i, s->passed + i + 1,
-				(s->npassed - i - 1) * sizeof(*s->passed));
-			memcpy(s->passed[s->npassed - 1], key, sizeof(key));
-			return true;
-		}
-	return false;
-}
-
-static void note_passed(struct session *s, const struct kcase *c, bool trace)
-{
-	if (!s->passed && !(s->passed = calloc(ENGINE_MAX_PASSED, sizeof(*s->passed))))
-		return;
-	if (s->npassed == ENGINE_MAX_PASSED) {
-		memmove(s->passed, s->passed + 1, (ENGINE_MAX_PASSED - 1) * sizeof(*s->passed));
-		s->npassed--;
-	}
-	steps_key(c, c->nsteps, trace, s->passed[s->npassed++], ENGINE_KEY_MAX);
-}
-
-/* At the last step's stop, before its injection: the machine (for the
- * convergence check, and for the next case to start here) and, with
- * nothing found so far, the run's bookkeeping. */
-static int checkpoint_take(struct run *R)
-{
-	struct session *s = R->s;
-	struct vm *vm = s->g.vm;
-	const struct case_step *sp = &R->c->steps[R->c->nsteps - 1];
-
-	if (!s->ckpt && !(s->ckpt = snap__clone(vm, s->snap)))
-		return -1;
-	s->ckpt_valid = false;
-	if (snap__update(vm, s->ckpt))
-		return -1;
-	s->ckpt_valid = true;
-	R->ckpt_taken = true;
-	ckpt_key(R->c, R->trace, sp->stop.addr, (uint32_t)sp->stop.hit, s->ckpt_key,
-		 sizeof(s->ckpt_key));
-	s->ckpt_run_ok = false;
-	if (!R->r->nfindings && !R->r->dropped) {
-		if (!s->ckpt_run && !(s->ckpt_run = malloc(sizeof(*R))))
-			return 0;
-		*s->ckpt_run = *R;
-		s->ckpt_exits = vm__exit_count(vm) - R->start_exits;
-		s->ckpt_run_ok = true;
-	}
-	return 0;
-}
-
-/* Chaining: the checkpoint is this case's previous stop: go on from there
- * with the run's bookkeeping as it was.  False: start from READY. */
-static bool chain_start(struct run *R)
-{
-	struct session *s = R->s;
-	struct kcase *c = R->c;
-	struct case_result *r = R->r;
-	const struct engine_chain *ch = R->chain;
-	char key[ENGINE_KEY_MAX];
-
-	if (!ch || !s->ckpt_valid || !s->ckpt_run_ok)
-		return false;
-	ckpt_key(c, R->trace, ch->from_addr, ch->from_hit, key, sizeof(key));
-	if (strcmp(key, s->ckpt_key) || snap__restore(s->g.vm, s->ckpt))
-		return false;
-	*R = *s->ckpt_run;
-	R->c = c;
-	R->r = r;
-	R->x.c = c;
-	R->x.r = r;
-	R->chain = ch;
-	R->chained = true;
-	R->ckpt_taken = false;
-	R->start_exits = vm__exit_count(s->g.vm) - s->ckpt_exits;
-	r->steps_done = R->x.nsteps;
-	r->chained = true;
-	R->steps_base = R->steps;
-	R->nexpect = 0;
-	/* Trace mode: stepping on where it was (step_guard arms the guards
-	 * before the next step); else the slots as they were. */
-	if (R->stepping)
-		dbg__set_singlestep(s->g.vm, true);
-	else
-		bp_rearm(R);
-	return true;
-}
-
-/* The last step's context is back.  If the machine is as it was at that
- * stop (harness/converge.h), the rest of the run is the run without this
- * step, which passed: end here. */
-static void converge_try(struct run *R)
-{
-	struct vm *vm = R->s->g.vm;
-	unsigned last = oracle__last(&R->x);
-	struct converge_live lv = { .rsp = vcpu__regs(vm)->rsp, .cpl = vcpu__cpl(vm) };
-	char why[ENGINE_TEXT_MAX];
-
-	if (!prefix_passed(R)) {
-		trace_line(R, "not converged: the run without step %u was not seen to pass", last + 1);
-		return;
-	}
-	for (unsigned i = 0; i < last; i++)
-		if (!R->x.resumed[i])
-			lv.outer_rsp[lv.nouter++] = R->x.stop[i].regs.rsp;
-	int rc = converge__check(R->s->cv, R->s->ckpt, &lv, why, sizeof(why));
-	if (rc) {
-		trace_line(R, "not converged (%s): on to the verdict", rc < 0 ? vmm__error() : why);
-		return;
-	}
-	verdict__set(&R->end, VERDICT_PASS, "converged",
-		     "step %u's context resumed with the machine as at its stop (dead stack and "
-		     "statistics aside): the rest is the run without it, which passed", last + 1);
-	R->ended = true;
-	R->r->converged = true;
-	trace_line(R, "converged: the machine is as at step %u's stop", last + 1);
-}
-
 static void hit_resume(struct run *R)
 {
 	const struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
@@ -766,20 +485,20 @@ static void hit_resume(struct run *R)
 	      *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_CURRENT) == st->current))
 		return;
 	R->x.resumed[k] = true;
-	trace_line(R, "step %d's context resumes", k + 1);
+	run__line(R, "step %d's context resumes", k + 1);
 	FOR_ORACLES(R, o)
 		if (o->at_resume)
 			o->at_resume(&R->x, (unsigned)k);
 	arm_resume(R);
 	if (k == (int)oracle__last(&R->x) && R->ckpt_taken && R->s->cv && !R->searching)
-		converge_try(R);
+		ckpt__converge_try(R);
 }
 
 static void hit_switch(struct run *R)
 {
 	const struct kvm_regs *rg = vcpu__regs(R->s->g.vm);
 
-	trace_line(R, "switch 0x%llx -> 0x%llx", (unsigned long long)rg->rdi,
+	run__line(R, "switch 0x%llx -> 0x%llx", (unsigned long long)rg->rdi,
 		   (unsigned long long)rg->rsi);
 	FOR_ORACLES(R, o)
 		if (o->at_switch)
@@ -800,7 +519,7 @@ static void hit_decide(struct run *R)
 		if (rg->rip != R->s->preempt_path || R->x.preempt_path_seen)
 			return;
 		R->x.preempt_path_seen = true;
-		trace_line(R, "preempting branch of the decision taken");
+		run__line(R, "preempting branch of the decision taken");
 		FOR_ORACLES(R, o)
 			if (o->at_decision)
 				o->at_decision(&R->x);
@@ -817,7 +536,7 @@ static void hit_decide(struct run *R)
 	R->x.saved_rflags = rf;
 	R->x.need_resched = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_NEED_RESCHED);
 	R->x.preempt_count = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_PREEMPT_COUNT);
-	trace_line(R, "return-to-kernel decision: saved IF=%d preempt count 0x%llx need_resched 0x%llx",
+	run__line(R, "return-to-kernel decision: saved IF=%d preempt count 0x%llx need_resched 0x%llx",
 		   !!(rf & RFLAGS_IF_BIT), (unsigned long long)R->x.preempt_count,
 		   (unsigned long long)R->x.need_resched);
 	FOR_ORACLES(R, o)
@@ -864,12 +583,12 @@ static void hit_handler(struct run *R)
 	R->x.frame_va = rg->rdi;
 	R->x.frame_ok = ok;
 	if (ok)
-		trace_line(R, "handler entry, frame at 0x%llx: vector 0x%llx rip 0x%llx cs 0x%llx "
+		run__line(R, "handler entry, frame at 0x%llx: vector 0x%llx rip 0x%llx cs 0x%llx "
 			   "rsp 0x%llx", (unsigned long long)rg->rdi, (unsigned long long)f.vector,
 			   (unsigned long long)f.rip, (unsigned long long)f.cs,
 			   (unsigned long long)f.rsp);
 	else
-		trace_line(R, "handler entry, frame at 0x%llx (unreadable)", (unsigned long long)rg->rdi);
+		run__line(R, "handler entry, frame at 0x%llx (unreadable)", (unsigned long long)rg->rdi);
 	if (ok)
 		R->x.frame = f;
 	FOR_ORACLES(R, o)
@@ -882,7 +601,7 @@ static void hit_handler(struct run *R)
 
 /* One breakpoint exit: every slot whose DR6 bit is set, resumes first so a
  * context that resumes where the next step stops is seen resuming. */
-static void on_breakpoint(struct run *R, const struct vm_exit *e)
+void run__on_breakpoint(struct run *R, const struct vm_exit *e)
 {
 	unsigned bits = (unsigned)(e->debug.dr6 & 0xf);
 
@@ -910,430 +629,6 @@ static void on_breakpoint(struct run *R, const struct vm_exit *e)
 				o->at_hit(&R->x);
 }
 
-/* ---- trace mode ---------------------------------------------------------------- */
-
-/* The map and the decode cache, built on the first traced case of the
- * session (right after a restore: the vCPU is at READY then). */
-static int trace_prepare(struct run *R)
-{
-	struct session *s = R->s;
-
-	if (!s->dcache) {
-		s->dcache = calloc(DCACHE_SIZE, sizeof(*s->dcache));
-		if (!s->dcache)
-			return vmm__fail("trace: out of memory");
-	}
-	if (!s->map_state) {
-		if (entrymap__build(&s->g, &s->map)) {
-			s->map_state = -1;
-			snprintf(s->map_error, sizeof(s->map_error), "%s", vmm__error());
-		} else {
-			s->map_state = 1;
-		}
-	}
-	R->x.map = s->map_state > 0 ? &s->map : NULL;
-	if (!R->x.map)
-		trace_line(R, "no window map (the map oracle does not apply): %s", s->map_error);
-	return 0;
-}
-
-/* The instruction at rip: the decoded entry text, else guest memory
- * (kernel code cached by address; user code decoded each time). */
-static const struct insn *decode_at(struct run *R, uint64_t rip)
-{
-	struct session *s = R->s;
-	struct vm *vm = s->g.vm;
-	const struct insn *in = analysis__at(&s->entry, rip);
-	struct dcache_ent *d = NULL;
-	struct insn *out = &R->scratch;
-	uint8_t buf[16];
-	size_t n = sizeof(buf);
-
-	if (in)
-		return in;
-	if (rip >= USER_HALF_END && s->dcache) {
-		d = &s->dcache[(rip * 0x9e3779b97f4a7c15ULL) >> 52];
-		if (d->valid && d->in.addr == rip)
-			return &d->in;
-		d->valid = false;
-		out = &d->in;
-	}
-	/* Only up to the end of the page when the next one is not mapped. */
-	if (vm__read_gva(vm, 0, rip, buf, n) && vm__read_gva(vm, s->g.layout.kernel_cr3, rip, buf, n)) {
-		n = 4096 - (rip & 4095);
-		if (n > sizeof(buf))
-			n = sizeof(buf);
-		if (vm__read_gva(vm, 0, rip, buf, n) &&
-		    vm__read_gva(vm, s->g.layout.kernel_cr3, rip, buf, n))
-			return NULL;
-	}
-	if (analysis__decode_one(buf, n, rip, out) == 0 && d)
-		d->valid = true;
-	return out;
-}
-
-/* The handler address of an IDT vector (0 if unreadable or not present):
- * through the current CR3, or the kernel's when the current one does not
- * map the IDT. */
-static uint64_t idt_gate(struct run *R, unsigned vector)
-{
-	struct idt_gate g;
-
-	if (vcpu__idt_gate(R->s->g.vm, 0, vector, &g) &&
-	    vcpu__idt_gate(R->s->g.vm, R->s->g.layout.kernel_cr3, vector, &g))
-		return 0;
-	return g.present ? g.offset : 0;
-}
-
-static void on_breakpoint(struct run *R, const struct vm_exit *e);
-static void step_check(struct run *R, uint64_t rip);
-
-/* One instruction about to execute: the oracles judge it, the slots are
- * matched in software (unless the hardware just reported them), the
- * printer gets it. */
-static void on_step(struct run *R, bool dispatch)
-{
-	struct vm *vm = R->s->g.vm;
-	const struct kvm_regs *rg = vcpu__regs(vm);
-	const struct kvm_sregs *sr = vcpu__sregs(vm);
-	struct case_result *r = R->r;
-	size_t before = r->nfindings;
-	struct engine_step st;
-	const struct insn *in;
-	unsigned bits = 0;
-	uint64_t rip = rg->rip;
-
-	R->steps++;
-	R->x.nstep = R->steps;
-	memset(&st, 0, sizeof(st));
-	st.cpl = vcpu__cpl(vm);
-	if (R->to_user && st.cpl != 3) {
-		R->gap = "ring 3 (not traceable on this host) and the kernel up to the next exit";
-		r->gaps++;
-	}
-	in = decode_at(R, rip);
-	FOR_ORACLES(R, o)
-		if (o->at_step)
-			o->at_step(&R->x, in);
-	R->to_user = oracle__returns_to_user(&R->x, in, NULL);
-
-	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		if (R->bp_on[i] && R->bp_addr[i] == rip)
-			bits |= 1u << i;
-	if (bits && dispatch) {
-		struct vm_exit e;
-
-		memset(&e, 0, sizeof(e));
-		e.kind = VM_EXIT_BREAKPOINT;
-		e.rip = rip;
-		e.debug.dr6 = bits;
-		e.debug.slot = __builtin_ctz(bits);
-		on_breakpoint(R, &e);
-	}
-
-	if (R->s->opts.on_step) {
-		st.n = R->steps;
-		st.rip = rip;
-		st.insn = in;
-		st.regs = rg;
-		st.sregs = sr;
-		entrymap__observe_layout(&R->s->g.layout, rg, sr, &st.seen);
-		st.gap = R->gap;
-		st.findings = r->findings + before;
-		st.nfindings = r->nfindings - before;
-		st.injected = R->last_injected != 0;
-		st.step = R->last_injected;
-		R->s->opts.on_step(R->s->opts.step_arg, &st);
-	}
-	R->gap = NULL;
-	R->last_injected = 0;
-}
-
-static void end_hang(struct run *R, const char *fmt, uint64_t n)
-{
-	char where[128];
-
-	verdict__set(&R->end, VERDICT_FAIL, "hang", fmt, (unsigned long long)n,
-		     guest__where(&R->s->g, vcpu__regs(R->s->g.vm)->rip, where, sizeof(where)));
-	R->ended = true;
-}
-
-/* One unstepped run to the next exit that matters to this phase.
- * Returns 1 on a breakpoint or an exit the run goes on after, 0 when the
- * run ended (R->end), -1 on a host error. */
-static int run_unstepped(struct run *R, struct vm_exit *e, uint64_t max_exits, int *host_err)
-{
-	struct vm *vm = R->s->g.vm;
-	uint64_t used = vm__exit_count(vm) - R->start_exits;
-
-	if (used >= R->budget) {
-		end_hang(R, "no verdict within %llu exits (RIP %s)", R->budget);
-		return 0;
-	}
-	if (!max_exits || max_exits > R->budget - used)
-		max_exits = R->budget - used;
-	if (vcpu__run(vm, e, max_exits)) {
-		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
-		*host_err = 1;
-		return -1;
-	}
-	if (e->kind == VM_EXIT_BUDGET && max_exits < R->budget - used &&
-	    strncmp(e->reason, "deadline", 8))
-		return 1;                       /* the bound asked for, not a hang */
-	if (e->kind == VM_EXIT_BUDGET) {
-		verdict__set(&R->end, VERDICT_FAIL, "hang", "no verdict within %llu exits (%s)",
-			     (unsigned long long)R->budget, e->reason);
-		R->ended = true;
-		return 0;
-	}
-	if (e->kind == VM_EXIT_BREAKPOINT || e->kind == VM_EXIT_SINGLESTEP)
-		return 1;
-	if (guest__judge_exit(&R->s->g, e, &R->end)) {
-		R->ended = true;
-		return 0;
-	}
-	return 1;
-}
-
-/* After an injection: run (nothing stepped, nothing else armed) to the
- * first instruction of the event's gate -- or of #DF if delivery fails
- * that way -- and start stepping there. */
-static bool trace_deliver(struct run *R, int *host_err, unsigned vector)
-{
-	struct vm *vm = R->s->g.vm;
-	uint64_t gate = idt_gate(R, vector), df = idt_gate(R, IDT_VECTOR_DF), rip;
-	struct vm_exit e;
-	int rc;
-
-	R->nexpect = 0;                      /* not a step of step_guard's */
-	R->deliver_pending = false;
-	if (!gate) {
-		step_on(R);
-		R->gap = "(IDT gate unreadable: stepping from the injection point)";
-		on_step(R, true);
-		return true;
-	}
-	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		dbg__clear_breakpoint(vm, i);
-	dbg__set_singlestep(vm, false);
-	R->stepping = false;
-	dbg__set_breakpoint(vm, 0, gate);
-	if (df && df != gate)
-		dbg__set_breakpoint(vm, 1, df);
-	for (;;) {
-		rc = run_unstepped(R, &e, 0, host_err);
-		if (rc <= 0) {
-			bp_rearm(R);
-			return false;
-		}
-		rip = vcpu__regs(vm)->rip;
-		if (e.kind == VM_EXIT_BREAKPOINT && (rip == gate || (df && rip == df)))
-			break;
-	}
-	step_on(R);
-	if (rip != gate)
-		R->gap = "(the event escalated to a double fault on delivery)";
-	else if (R->other_pending)
-		R->gap = "(another event was queued at the stop: it may have run first, unstepped)";
-	on_step(R, true);
-	return true;
-}
-
-/* Stepping holds the guest's own IRQs and NMIs (BLOCKIRQ).  True if one
- * is queued and the guest could take it now; *nmi says which. */
-static bool held_event_due(struct run *R, bool *nmi)
-{
-	struct vm *vm = R->s->g.vm;
-	const struct kvm_vcpu_events *ev = vcpu__events(vm);
-
-	*nmi = false;
-	if (ev->exception.pending || ev->exception.injected || ev->interrupt.injected ||
-	    ev->nmi.injected)
-		return false;                    /* KVM delivers those itself */
-	if (ev->nmi.pending) {
-		*nmi = true;
-		return !ev->nmi.masked;
-	}
-	if (!vcpu__event_pending(vm))
-		return false;
-	return (vcpu__regs(vm)->rflags & RFLAGS_IF_BIT) &&
-	       !(ev->interrupt.shadow & (KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS));
-}
-
-/* A held IRQ: one unstepped run to the next exit of any kind (the vector
- * is the VMM's to choose), slots armed in hardware meanwhile. */
-static bool trace_gap(struct run *R, int *host_err)
-{
-	struct vm_exit e;
-	int rc;
-
-	R->nexpect = 0;                      /* not a step of step_guard's */
-	step_off(R);
-	rc = run_unstepped(R, &e, 1, host_err);
-	R->r->gaps++;
-	if (rc <= 0)
-		return false;
-	if (e.kind == VM_EXIT_BREAKPOINT)
-		on_breakpoint(R, &e);
-	if (R->resume_top >= 0 && !R->ended) {
-		step_on(R);
-		R->gap = "the guest's IRQ, delivered unstepped up to the next exit (the host holds "
-			 "IRQs while single-stepping)";
-		/* A slot the hardware just reported is not matched again. */
-		on_step(R, e.kind != VM_EXIT_BREAKPOINT);
-	}
-	return true;
-}
-
-/* The host loses the single-step trap after an instruction it emulates
- * (seen: swapgs, then one to three instructions run unseen -- the IRET to
- * ring 3 among them).  So a step of such an instruction also arms
- * hardware breakpoints at the instructions that can come next: the
- * fall-through, a direct target, a RET's return address.  Whichever exit
- * comes first -- trap or breakpoint -- is the next step.  The pairs of
- * slots alternate: the VMM disarms a slot that just hit for one entry.
- * IRETQ is left to the VMM (it steps it with a breakpoint of its own).
- *
- * Guards cost a KVM_SET_GUEST_DEBUG per step, so only instructions the
- * host may emulate get them: privileged and system instructions, GS/CR3/
- * MSR/flags/stack-segment changes, fences, port I/O, the one before an IRET, and
- * any the session learned.  Every other step is checked on arrival: it
- * must land on a successor (or an IDT gate: an event or fault delivered
- * on the way).  If it does not, the host lost a trap there: the address is
- * learned and the case runs again (engine__run_case_from). */
-#define MAY_BE_EMULATED (INSN_PRIVILEGED | INSN_SWAPGS | INSN_CR3_WRITE | INSN_CR3_READ |    \
-			 INSN_CLI | INSN_STI | INSN_POPF | INSN_PUSHF | INSN_WRMSR | INSN_RDMSR |  \
-			 INSN_WRGSBASE | INSN_RDGSBASE | INSN_WRFSBASE | INSN_RDFSBASE | INSN_HLT | \
-			 INSN_LOADS_SS | INSN_SYSCALL | INSN_INT | INSN_FAR_XFER | INSN_UD |        \
-			 INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT | INSN_FENCE)
-
-static bool learned_guard(const struct session *s, uint64_t addr)
-{
-	for (unsigned i = 0; i < s->nguards; i++)
-		if (s->guards[i] == addr)
-			return true;
-	return false;
-}
-
-static bool needs_guard(struct run *R, const struct insn *in)
-{
-	const struct insn *nx;
-
-	if (in->flags & MAY_BE_EMULATED)
-		return true;
-	if (!strncmp(in->mnemonic, "in", 2) && strncmp(in->mnemonic, "inc", 3))
-		return true;                          /* in, insb, ...: port I/O */
-	if (!strncmp(in->mnemonic, "out", 3))
-		return true;
-	if ((nx = decode_at(R, in->addr + in->size)) && (nx->flags & INSN_IRET))
-		return true;
-	return learned_guard(R->s, in->addr);
-}
-
-static void step_guard(struct run *R)
-{
-	struct vm *vm = R->s->g.vm;
-	const struct kvm_regs *rg = vcpu__regs(vm);
-	const struct insn *in = decode_at(R, rg->rip);
-	uint64_t next[2], ret;
-	unsigned n = 0, base;
-
-	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		dbg__clear_breakpoint(vm, i);
-	R->nexpect = 0;
-	/* Back to ring 3, where this host does not step: the trap comes back
-	 * somewhere in the kernel after the next entry.  A stop searched for
-	 * in that span would pass unseen: arm it in hardware meanwhile. */
-	if (R->to_user && R->searching && R->bp_on[SLOT_STOP] &&
-	    R->bp_addr[SLOT_STOP] >= USER_HALF_END)
-		dbg__set_breakpoint(vm, SLOT_STOP, R->bp_addr[SLOT_STOP]);
-	if (!in || (in->flags & (INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT)))
-		return;
-	if (!(in->flags & (INSN_JMP | INSN_RET | INSN_CALL | INSN_UD)))
-		next[n++] = in->addr + in->size;
-	if (in->has_target)
-		next[n++] = in->target;
-	else if ((in->flags & INSN_RET) && !vm__read_gva(vm, 0, rg->rsp, &ret, sizeof(ret)))
-		next[n++] = ret;
-	if (!needs_guard(R, in)) {
-		/* A REP string instruction traps after each iteration. */
-		if (!strncmp(in->mnemonic, "rep", 3) && n < 2)
-			next[n++] = in->addr;
-		/* Indirect jumps and calls: the successor is not known here. */
-		if (n && !(in->flags & INSN_INDIRECT)) {
-			memcpy(R->expect, next, n * sizeof(next[0]));
-			R->nexpect = n;
-			R->expect_from = in->addr;
-		}
-		return;
-	}
-	R->guard_pair ^= 1;
-	base = R->guard_pair * 2;
-	for (unsigned i = 0; i < n; i++)
-		if (next[i] != rg->rip)         /* a breakpoint here would fire at once */
-			dbg__set_breakpoint(vm, (int)(base + i), next[i]);
-}
-
-/* An unguarded step landed at `rip`: a successor, an IDT gate (delivered
- * on the way), or the host lost the trap (learn the address, run again). */
-static void step_check(struct run *R, uint64_t rip)
-{
-	struct session *s = R->s;
-
-	if (!R->nexpect)
-		return;
-	R->nexpect = 0;
-	for (unsigned i = 0; i < 2; i++)
-		if (R->expect[i] == rip)
-			return;
-	for (unsigned v = 0; v < 256; v++)
-		if (idt_gate(R, v) == rip)
-			return;
-	if (s->nguards < ENGINE_MAX_GUARDS && !learned_guard(s, R->expect_from))
-		s->guards[s->nguards++] = R->expect_from;
-	R->lost_step = true;
-	trace_line(R, "the host lost the single-step trap after 0x%llx (landed at 0x%llx): "
-		   "guarded from now on, the case runs again", (unsigned long long)R->expect_from,
-		   (unsigned long long)rip);
-}
-
-/* Trace mode, before the next run: deliver, stop stepping, budget, gaps.
- * Returns -1 to go on with a normal run, else run_once_more's answer. */
-static int trace_before_run(struct run *R, int *host_err)
-{
-	uint64_t rip = vcpu__regs(R->s->g.vm)->rip;
-	bool nmi;
-
-	if (R->deliver_pending) {
-		const struct vm_event *ev = &R->x.event[R->last_injected - 1];
-		return trace_deliver(R, host_err, ev->kind == VM_EVENT_NMI ? 2 : ev->vector);
-	}
-	if (!R->stepping)
-		return -1;
-	if (R->resume_top < 0) {
-		/* Every interrupted context is back: on to the verdict unstepped,
-		 * from a boundary where no slot sits (the hardware would report
-		 * the arrival just seen once more). */
-		if (!bp_at(R, rip))
-			step_off(R);
-		return -1;
-	}
-	if (R->steps >= R->budget_steps) {
-		end_hang(R, "the interrupted context(s) did not resume within %llu single-steps (RIP %s)",
-			 R->budget_steps);
-		return 0;
-	}
-	if (held_event_due(R, &nmi) && !bp_at(R, rip)) {
-		if (nmi) {
-			R->last_injected = 0;
-			return trace_deliver(R, host_err, 2);
-		}
-		return trace_gap(R, host_err);
-	}
-	step_guard(R);
-	return -1;
-}
-
 /* Tail mode: the tail after the last resume is used up.  The run ends
  * there as a pass of the guest: nothing past it is judged. */
 static bool tail_over(struct run *R)
@@ -1358,7 +653,7 @@ static bool run_once_more(struct run *R, int *host_err)
 	if (R->ended || tail_over(R))
 		return false;
 	if (R->trace) {
-		int t = trace_before_run(R, host_err);
+		int t = trace__before_run(R, host_err);
 		if (t >= 0)
 			return t;
 	}
@@ -1375,25 +670,25 @@ static bool run_once_more(struct run *R, int *host_err)
 	if (R->tail_end && R->tail_end - vm__exit_count(vm) < max)
 		max = R->tail_end - vm__exit_count(vm);
 	if (vcpu__run(vm, &e, max)) {
-		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
+		run__result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
 		*host_err = 1;
 		return false;
 	}
 	if (e.kind == VM_EXIT_BREAKPOINT && !R->stepping) {
-		on_breakpoint(R, &e);
+		run__on_breakpoint(R, &e);
 		return true;
 	}
 	/* While stepping the only breakpoints armed are step_guard's. */
 	if (e.kind == VM_EXIT_SINGLESTEP || e.kind == VM_EXIT_BREAKPOINT) {
 		if (R->stepping) {
-			step_check(R, vcpu__regs(vm)->rip);
+			trace__step_check(R, vcpu__regs(vm)->rip);
 			if (R->lost_step) {
 				verdict__set(&R->end, VERDICT_ERROR, "lost step",
 					     "the host lost a single-step trap: run again");
 				R->ended = true;
 				return false;
 			}
-			on_step(R, true);
+			trace__on_step(R, true);
 		}
 		return true;
 	}
@@ -1441,7 +736,7 @@ static void finish(struct run *R)
 	 * oracle reads it, and only with --twice. */
 	if (R->s->opts.twice)
 		R->x.digest = R->r->digest = vm__digest(vm);
-	trace_line(R, "end: %s (%s), digest 0x%016llx in %llu us", verdict__name(R->end.kind),
+	run__line(R, "end: %s (%s), digest 0x%016llx in %llu us", verdict__name(R->end.kind),
 		   R->end.what, (unsigned long long)R->x.digest,
 		   (unsigned long long)(now_usec() - t0));
 	FOR_ORACLES(R, o)
@@ -1457,7 +752,7 @@ static int inject_step(struct run *R, unsigned k)
 	char why[128], buf[256];
 
 	if (capture(R, &R->x.stop[k])) {
-		result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
+		run__result_set(R->r, VERDICT_ERROR, "host error: %s", vmm__error());
 		return -1;
 	}
 	case__to_vm_event(&sp->inject, ev);
@@ -1469,7 +764,7 @@ static int inject_step(struct run *R, unsigned k)
 	if (R->stepping)
 		dbg__set_singlestep(vm, true);
 	if (!takes) {
-		result_set(R->r, VERDICT_SKIP, "architecturally impossible: %s (step %u: %s)", why,
+		run__result_set(R->r, VERDICT_SKIP, "architecturally impossible: %s (step %u: %s)", why,
 			   k + 1, case__step_str(sp, buf, sizeof(buf)));
 		return 1;
 	}
@@ -1479,11 +774,11 @@ static int inject_step(struct run *R, unsigned k)
 		if (o->at_stop)
 			o->at_stop(&R->x, k);
 	if (vcpu__inject(vm, ev)) {
-		result_set(R->r, VERDICT_ERROR, "step %u: %s", k + 1, vmm__error());
+		run__result_set(R->r, VERDICT_ERROR, "step %u: %s", k + 1, vmm__error());
 		return -1;
 	}
 	R->r->steps_done = k + 1;
-	trace_line(R, "step %u: stop after %llu arrival(s): cpl %d if %d rsp 0x%llx preempt count "
+	run__line(R, "step %u: stop after %llu arrival(s): cpl %d if %d rsp 0x%llx preempt count "
 		   "0x%llx need_resched 0x%llx; injected %s", k + 1,
 		   (unsigned long long)R->hits, R->x.stop[k].cpl,
 		   !!(R->x.stop[k].regs.rflags & RFLAGS_IF_BIT),
@@ -1519,19 +814,19 @@ static int run_case_once(struct run *R)
 	dbg__set_singlestep(vm, false);
 	R->stepping = false;
 	vm__console_clear(vm);
-	if (chain_start(R)) {
+	if (ckpt__chain_start(R)) {
 		first = R->c->nsteps - 1;
 	} else {
 		for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 			bp_clear(R, i);
 		if (snap__restore(vm, s->snap)) {
-			result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
+			run__result_set(R->r, VERDICT_ERROR, "restore: %s", vmm__error());
 			return -1;
 		}
 		R->start_exits = vm__exit_count(vm);
 		R->resume_top = -1;
-		if (R->trace && trace_prepare(R)) {
-			result_set(R->r, VERDICT_ERROR, "%s", vmm__error());
+		if (R->trace && trace__prepare(R)) {
+			run__result_set(R->r, VERDICT_ERROR, "%s", vmm__error());
 			return -1;
 		}
 	}
@@ -1552,8 +847,8 @@ static int run_case_once(struct run *R)
 		if (host_err)
 			return -1;
 		if (R->found && last && (s->cv || R->chain) && !R->only_determinism &&
-		    checkpoint_take(R)) {
-			result_set(R->r, VERDICT_ERROR, "checkpoint: %s", vmm__error());
+		    ckpt__take(R)) {
+			run__result_set(R->r, VERDICT_ERROR, "checkpoint: %s", vmm__error());
 			return -1;
 		}
 		if (!R->found) {
@@ -1564,11 +859,11 @@ static int run_case_once(struct run *R)
 				return 0;
 			}
 			if (k == 0 && R->end.kind == VERDICT_FAIL && strcmp(R->end.what, "hang"))
-				result_set(R->r, VERDICT_ERROR,
+				run__result_set(R->r, VERDICT_ERROR,
 					   "guest ended before any injection: %s: %s",
 					   R->end.what, R->end.detail);
 			else
-				result_set(R->r, VERDICT_SKIP,
+				run__result_set(R->r, VERDICT_SKIP,
 					   "state not reached: step %u (%s): %s before it (%llu of %llu "
 					   "arrivals matched, %llu wanted)%s",
 					   k + 1, case__step_str(sp, buf, sizeof(buf)),
@@ -1642,7 +937,7 @@ static int run_again(struct run *R1, struct case_result *r)
 	if (!R || !r2) {
 		free(R);
 		free(r2);
-		result_set(r, VERDICT_ERROR, "out of memory");
+		run__result_set(r, VERDICT_ERROR, "out of memory");
 		return -1;
 	}
 	run_init(R, s, R1->c);
@@ -1671,7 +966,7 @@ static int run_again(struct run *R1, struct case_result *r)
 				r->dropped++;
 		}
 	} else {
-		result_set(r, VERDICT_ERROR, "%s", r2->reason);
+		run__result_set(r, VERDICT_ERROR, "%s", r2->reason);
 	}
 	free(r2);
 	free(R);
@@ -1694,29 +989,29 @@ int engine__run_case_from(struct session *s, struct kcase *c, const struct engin
 
 	memset(r, 0, sizeof(*r));
 	if (!R) {
-		result_set(r, VERDICT_ERROR, "out of memory");
+		run__result_set(r, VERDICT_ERROR, "out of memory");
 		return -1;
 	}
 	if (!engine__matches(s, c)) {
-		result_set(r, VERDICT_ERROR, "%s: case does not belong to this session", c->name);
+		run__result_set(r, VERDICT_ERROR, "%s: case does not belong to this session", c->name);
 		goto out;
 	}
 	if (c->oracle[0] && !oracle__find(c->oracle)) {
 		char names[256];
-		result_set(r, VERDICT_ERROR, "%s: expect fail: unknown oracle '%s' (known: %s)",
+		run__result_set(r, VERDICT_ERROR, "%s: expect fail: unknown oracle '%s' (known: %s)",
 			   c->name, c->oracle, oracle__names(names, sizeof(names)));
 		goto out;
 	}
 	/* A scenario that fails by itself cannot be judged; with patches the
 	 * failure is the experiment's own (a mutant), so it is judged. */
 	if (s->baseline.kind != VERDICT_PASS && !s->npatches) {
-		result_set(r, VERDICT_ERROR,
+		run__result_set(r, VERDICT_ERROR,
 			   "scenario %s does not pass without any injection (%s: %s): cannot judge",
 			   s->scenario, s->baseline.what, s->baseline.detail);
 		goto out;
 	}
 	if (case__resolve(c, &s->g.img.symtab)) {
-		result_set(r, VERDICT_ERROR, "%s", vmm__error());
+		run__result_set(r, VERDICT_ERROR, "%s", vmm__error());
 		goto out;
 	}
 
@@ -1739,7 +1034,7 @@ int engine__run_case_from(struct session *s, struct kcase *c, const struct engin
 		deadline = ENGINE_DEADLINE_MS +
 			   (R->trace ? R->budget_steps * ENGINE_STEP_US / 1000 : 0);
 		if (vm__set_deadline_ms(s->g.vm, deadline)) {
-			result_set(r, VERDICT_ERROR, "host error: %s", vmm__error());
+			run__result_set(r, VERDICT_ERROR, "host error: %s", vmm__error());
 			rc = -1;
 			goto out;
 		}
@@ -1751,7 +1046,7 @@ int engine__run_case_from(struct session *s, struct kcase *c, const struct engin
 	if (rc)
 		goto out;
 	if (R->lost_step) {
-		result_set(r, VERDICT_ERROR, "the host lost single-step traps in %d runs: trace incomplete",
+		run__result_set(r, VERDICT_ERROR, "the host lost single-step traps in %d runs: trace incomplete",
 			   ENGINE_LOST_STEP_RUNS);
 		goto out;
 	}
@@ -1763,7 +1058,7 @@ int engine__run_case_from(struct session *s, struct kcase *c, const struct engin
 	 * this run passed, judged to the verdict or converged itself. */
 	if (!rc && r->observed == VERDICT_PASS && r->guest.kind == VERDICT_PASS &&
 	    strcmp(r->guest.what, "tail"))
-		note_passed(s, c, R->trace);
+		ckpt__note_passed(s, c, R->trace);
 out:
 	vm__set_deadline_ms(s->g.vm, 0);
 	dbg__set_singlestep(s->g.vm, false);

@@ -15,7 +15,9 @@
  * capture the interrupted state, check that the event can be delivered now
  * (unless forced), inject; then watch the outcome with the four hardware
  * breakpoints (see engine.c for the slot plan) up to the guest's verdict
- * (in tail mode: a few exits past the last resume), feeding the oracles.
+ * (in tail mode: a few exits past the last resume; converging: the last
+ * step's resume), feeding the oracles.  Trace mode is engine_trace.c, the
+ * checkpoints engine_ckpt.c, what the three share engine_run.h.
  * Errors of the host or the case are ERROR verdicts; whatever the guest
  * does (crash, hang, oops) is judged, never fatal.
  */
