@@ -24,11 +24,9 @@ struct page_map {                         /* one guest page of a stack */
 
 struct converge {
 	struct guest *g;
-	uint64_t layout_va;
-	/* Stack pages by guest-physical address, for the layout they were
-	 * built from (rebuilt when the layout changes: tasks come and go). */
-	struct kinject_range stacks[KINJECT_LAYOUT_MAX_STACKS];
-	uint64_t nstacks;
+	/* The layout's stack pages by guest-physical address.  The layout is
+	 * the one read at READY: the guest changes nothing structural after
+	 * (guest/core/kmain.c), every task's stack is in it from the start. */
 	struct page_map *pages;
 	size_t npages, cap;
 	/* The statistics the code only adds to, guest-physical. */
@@ -194,22 +192,21 @@ static void stats_setup(struct converge *cv)
 	}
 }
 
+static int pages_build(struct converge *cv, const struct kinject_layout *l);
+
 struct converge *converge__open(struct guest *g)
 {
 	struct converge *cv = calloc(1, sizeof(*cv));
-	const struct symbol *l = sym__find(&g->img.symtab, "kinject_layout");
 
 	if (!cv) {
 		vmm__fail("converge: out of memory");
 		return NULL;
 	}
-	if (!l) {
-		free(cv);
-		vmm__fail("converge: the guest has no kinject_layout symbol");
+	cv->g = g;
+	if (pages_build(cv, &g->layout)) {
+		converge__close(cv);
 		return NULL;
 	}
-	cv->g = g;
-	cv->layout_va = l->addr;
 	stats_setup(cv);
 	return cv;
 }
@@ -267,8 +264,6 @@ static int pages_build(struct converge *cv, const struct kinject_layout *l)
 		}
 	}
 	qsort(cv->pages, cv->npages, sizeof(*cv->pages), page_cmp);
-	memcpy(cv->stacks, l->stacks, sizeof(cv->stacks));
-	cv->nstacks = l->nstacks;
 	return 0;
 }
 
@@ -300,8 +295,10 @@ static void dead_add(struct check *k, uint64_t lo, uint64_t hi)
 
 /* What no one reads before writing, by the rules of converge.h. */
 static void dead_build(struct check *k, const struct kinject_layout *l,
-		       const struct converge_live *lv, uint64_t top_of_stack)
+		       const struct converge_live *lv)
 {
+	uint64_t top_of_stack = lv->top_of_stack;
+
 	for (uint64_t i = 0; i < l->nstacks; i++) {
 		const struct kinject_range *r = &l->stacks[i];
 		bool live = false;
@@ -390,24 +387,11 @@ int converge__check(struct converge *cv, const struct vm_snapshot *ckpt,
 		    const struct converge_live *lv, char *why, size_t len)
 {
 	struct vm *vm = cv->g->vm;
-	struct kinject_layout l;
 	struct check k = { .cv = cv, .why = why, .len = len };
-	uint64_t top;
 
 	int r = snap__vcpu_compare(vm, ckpt, why, len);
 	if (r)
 		return r;
-	if (vm__read_gva(vm, cv->g->layout.kernel_cr3, cv->layout_va, &l, sizeof(l)) ||
-	    vm__read_gva(vm, cv->g->layout.kernel_cr3, l.percpu + KINJECT_PCPU_TOP_OF_STACK, &top,
-			 sizeof(top))) {
-		snprintf(why, len, "layout block unreadable");
-		return 1;
-	}
-	if (l.nstacks > KINJECT_LAYOUT_MAX_STACKS)
-		l.nstacks = KINJECT_LAYOUT_MAX_STACKS;
-	if ((l.nstacks != cv->nstacks || memcmp(l.stacks, cv->stacks, sizeof(l.stacks))) &&
-	    pages_build(cv, &l))
-		return -1;
-	dead_build(&k, &l, lv, top);
+	dead_build(&k, &cv->g->layout, lv);
 	return snap__changed_pages(vm, ckpt, page_changed, &k);
 }

@@ -38,6 +38,7 @@ struct converge;
 struct converge_live {
 	uint64_t rsp;                       /* the context that resumed */
 	int cpl;
+	uint64_t top_of_stack;              /* percpu: the current task's kernel stack top */
 	uint64_t outer_rsp[CASE_MAX_STEPS]; /* contexts still interrupted */
 	unsigned nouter;
 };

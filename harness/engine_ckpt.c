@@ -146,7 +146,10 @@ void ckpt__converge_try(struct run *R)
 {
 	struct vm *vm = R->s->g.vm;
 	unsigned last = oracle__last(&R->x);
-	struct converge_live lv = { .rsp = vcpu__regs(vm)->rsp, .cpl = vcpu__cpl(vm) };
+	struct converge_live lv = {
+		.rsp = vcpu__regs(vm)->rsp, .cpl = vcpu__cpl(vm),
+		.top_of_stack = *(const volatile uint64_t *)(R->s->percpu + KINJECT_PCPU_TOP_OF_STACK),
+	};
 	char why[ENGINE_TEXT_MAX];
 
 	if (!prefix_passed(R)) {

@@ -76,12 +76,9 @@ static const struct insn *decode_at(struct run *R, uint64_t rip)
  * map the IDT. */
 static uint64_t idt_gate(struct run *R, unsigned vector)
 {
-	struct idt_gate g;
+	uint64_t h = vcpu__gate_handler(R->s->g.vm, 0, vector);
 
-	if (vcpu__idt_gate(R->s->g.vm, 0, vector, &g) &&
-	    vcpu__idt_gate(R->s->g.vm, R->s->g.layout.kernel_cr3, vector, &g))
-		return 0;
-	return g.present ? g.offset : 0;
+	return h ? h : vcpu__gate_handler(R->s->g.vm, R->s->g.layout.kernel_cr3, vector);
 }
 
 void trace__step_check(struct run *R, uint64_t rip);

@@ -138,11 +138,7 @@ static void driver_unusable(struct plan_driver *drv, const char *fmt, ...)
 /* The handler address of IDT vector v (0 if unreadable or not present). */
 static uint64_t idt_gate(struct disc *d, unsigned v)
 {
-	struct idt_gate g;
-
-	if (vcpu__idt_gate(d->g.vm, d->g.layout.kernel_cr3, v, &g))
-		return 0;
-	return g.present ? g.offset : 0;
+	return vcpu__gate_handler(d->g.vm, d->g.layout.kernel_cr3, v);
 }
 
 /* What the trace knows is queued in the VMM: IRQs it holds (the driver's,

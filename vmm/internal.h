@@ -57,7 +57,6 @@ struct sysemu_state {
 	uint64_t entry[SYSEMU_GATES]; /* #PF and #UD gate offsets (0: unread) */
 	int dr[SYSEMU_GATES];         /* their slots in the KVM config, -1 */
 	uint64_t past;                /* a catch here was not ours: leave it */
-	unsigned step;                /* and step past its slot (run.c) */
 	uint64_t syscalls, ints;      /* emulated so far (tests, docs) */
 };
 
@@ -100,7 +99,7 @@ struct vm {
 	pid_t deadline_tid;           /* the thread the timer signals */
 	/* What the last entry consumed (run.c), given back if KVM_RUN was
 	 * interrupted before the guest ran: breakpoints stepped over, at RIP. */
-	unsigned entry_skip;
+	unsigned entry_skip, entry_skip_internal;
 	uint64_t entry_rip;
 
 	/* Pending external interrupts held here until the guest can take
@@ -120,6 +119,10 @@ struct vm {
 	 * at): RF does not suppress them here, so the next entry runs one
 	 * instruction with them disarmed, then re-arms them. */
 	unsigned step_over;
+	/* The VMM's own slots (ring3.c's #BP/#DB entries, sysemu.c's catches)
+	 * that stopped and were not the caller's business: the next entry
+	 * steps past them whatever the caller's slots say. */
+	unsigned step_internal;
 	/* The current entry single-steps for the VMM's own sake (stepping
 	 * over a breakpoint, or waiting for an interrupt window), not the
 	 * caller's: such step exits are not reported. */
@@ -136,6 +139,7 @@ struct vm {
 	uint32_t msr_idx[VM_MAX_SNAP_MSRS];
 	int nmsrs;
 	int xsave_size;               /* bytes for KVM_GET_XSAVE2 */
+	struct kvm_xsave *xsave_tmp;  /* scratch of that size (snap__vcpu_compare) */
 	bool has_xsave2;
 
 	/* Ring-3 breakpoints emulated with INT3 (ring3.c). */
@@ -143,6 +147,20 @@ struct vm {
 	/* SYSCALL / INT n emulated where the host mis-delivers them. */
 	struct sysemu_state sys;
 };
+
+/* An event KVM will deliver on the next entry. */
+static inline bool vcpu__event_due(const struct kvm_vcpu_events *ev)
+{
+	return ev->exception.pending || ev->exception.injected || ev->nmi.injected ||
+	       ev->interrupt.injected || (ev->nmi.pending && !ev->nmi.masked);
+}
+
+/* The VMM's own rewinds (ring3.c, sysemu.c): the vCPU in the user context
+ * of an interrupt frame -- RIP, RFLAGS, RSP as given, CS and SS caches
+ * from their descriptors, GPRs untouched.  -1 (vmm__error) if a selector
+ * does not load. */
+int vcpu__enter_frame(struct vm *vm, uint64_t rip, uint16_t cs, uint64_t rflags, uint64_t rsp,
+		      uint16_t ss);
 
 /* The vCPU state outside sync_regs may have changed: a restore must
  * write it again. */

@@ -39,12 +39,6 @@
 #define RFLAGS_TF  (1ULL << 8)
 #define INT3       0xcc
 
-static bool event_due(const struct kvm_vcpu_events *ev)
-{
-	return ev->exception.pending || ev->exception.injected || ev->nmi.injected ||
-	       ev->interrupt.injected || (ev->nmi.pending && !ev->nmi.masked);
-}
-
 static bool in_ring3_64(struct vm *vm)
 {
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;
@@ -146,13 +140,6 @@ static bool fix_memory(struct vm *vm)
 	return any;
 }
 
-/* The handler of IDT gate `vec`; 0 if unreadable or not present. */
-static uint64_t gate_offset(struct vm *vm, unsigned vec)
-{
-	struct idt_gate g;
-
-	return vcpu__idt_gate(vm, 0, vec, &g) == 0 && g.present ? g.offset : 0;
-}
 
 static void read_gates(struct vm *vm)
 {
@@ -162,8 +149,8 @@ static void read_gates(struct vm *vm)
 	if (r3->idt_base == base && r3->bp_entry && r3->db_entry)
 		return;
 	r3->idt_base = base;
-	r3->bp_entry = gate_offset(vm, 3);
-	r3->db_entry = gate_offset(vm, 1);
+	r3->bp_entry = vcpu__gate_handler(vm, 0, 3);
+	r3->db_entry = vcpu__gate_handler(vm, 0, 1);
 }
 
 int ring3__prepare(struct vm *vm, bool kvm_step)
@@ -182,7 +169,7 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 		r3->stopped = 0;
 		read_gates(vm);
 		if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step && r3->db_entry &&
-		    !event_due(&vm->run->s.regs.events) && patch_wanted(vm, a)) {
+		    !vcpu__event_due(&vm->run->s.regs.events) && patch_wanted(vm, a)) {
 			uint64_t gpa;
 			r3->step = true;
 			r3->step_addr = a;
@@ -235,18 +222,8 @@ static bool read_frame(struct vm *vm, struct frame *f)
 /* The vCPU back in the interrupted user context (GPRs untouched). */
 static int rewind_user(struct vm *vm, const struct frame *f, uint64_t rip, uint64_t rflags)
 {
-	struct kvm_regs *r = &vm->run->s.regs.regs;
-	struct kvm_sregs *s = &vm->run->s.regs.sregs;
-	struct kvm_segment cs, ss;
-
-	if (vcpu__segment(vm, (uint16_t)f->cs, &cs) || vcpu__segment(vm, (uint16_t)f->ss, &ss))
+	if (vcpu__enter_frame(vm, rip, (uint16_t)f->cs, rflags, f->rsp, (uint16_t)f->ss))
 		return vmm__fail("ring-3 breakpoint: %s", vmm__error());
-	s->cs = cs;
-	s->ss = ss;
-	r->rip = rip;
-	r->rsp = f->rsp;
-	r->rflags = rflags;
-	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
 	return 0;
 }
 
@@ -363,6 +340,6 @@ int ring3__debug_exit(struct vm *vm, struct vm_exit *e)
 	e->debug.dr6 = d->dr6;
 	if (theirs)
 		return -1;
-	vm->step_over |= ours;
+	vm->step_internal |= ours;
 	return 1;
 }

@@ -60,13 +60,6 @@ static int console_out(struct vm *vm, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* An event KVM will deliver on the next entry. */
-static bool event_due(const struct kvm_vcpu_events *ev)
-{
-	return ev->exception.pending || ev->exception.injected || ev->nmi.injected ||
-	       ev->interrupt.injected || (ev->nmi.pending && !ev->nmi.masked);
-}
-
 /* The guest can take an external interrupt at this boundary. */
 static bool irq_window_open(struct vm *vm)
 {
@@ -74,7 +67,7 @@ static bool irq_window_open(struct vm *vm)
 
 	return (vm->run->s.regs.regs.rflags & RFLAGS_IF) &&
 	       !(ev->interrupt.shadow & (KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS)) &&
-	       !event_due(ev);
+	       !vcpu__event_due(ev);
 }
 
 /* Everything the next entry needs that is not already in kvm_run. */
@@ -102,22 +95,18 @@ static int prepare_entry(struct vm *vm)
 	 * breakpoint; if that breakpoint is hit again on return, that is a new
 	 * hit, as on hardware.  Never single-step across a delivery: the CPU
 	 * would push our TF into the guest's frame. */
-	bool due = event_due(ev);
-	unsigned skip = 0;
-	/* Only a slot still armed at this very RIP needs stepping over: a
-	 * caller's slot cleared or moved since it hit costs no extra entry.
-	 * Slots ring3.c used for itself at the last entry are its business. */
+	bool due = vcpu__event_due(ev);
+	unsigned skip = 0, internal = due ? 0 : vm->step_internal;
+	/* Only a caller's slot still armed at this very RIP needs stepping
+	 * over: one cleared or moved since it hit costs no extra entry. */
 	for (int i = 0; i < VM_MAX_BREAKPOINTS && !due; i++)
-		if ((vm->step_over & (1u << i)) &&
-		    ((vm->bp_on[i] && vm->bp_addr[i] == run->s.regs.regs.rip) ||
-		     i == vm->r3.bp_dr || i == vm->r3.db_dr))
+		if ((vm->step_over & (1u << i)) && vm->bp_on[i] &&
+		    vm->bp_addr[i] == run->s.regs.regs.rip)
 			skip |= 1u << i;
-	/* sysemu.c: its catch that fired and was not ours, stepped past. */
-	if (!due)
-		skip |= vm->sys.step;
-	vm->sys.step = 0;
-	vm->step_over = 0;
+	vm->step_over = vm->step_internal = 0;
 	vm->entry_skip = skip;
+	vm->entry_skip_internal = internal;
+	skip |= internal;
 	vm->entry_rip = run->s.regs.regs.rip;
 	/* Waiting for a window: single-step until the guest opens it, so the
 	 * event arrives at the exact boundary (interrupt-window exits are not
@@ -355,8 +344,10 @@ static int run_loop(struct vm *vm, struct vm_exit *e, uint64_t max_exits)
 			 * KVM_RUN), and give back the breakpoints this entry
 			 * was to step over if it did not get past them. */
 			run->immediate_exit = 0;
-			if (run->s.regs.regs.rip == vm->entry_rip)
+			if (run->s.regs.regs.rip == vm->entry_rip) {
 				vm->step_over |= vm->entry_skip;
+				vm->step_internal |= vm->entry_skip_internal;
+			}
 			check_deadline = true;
 			continue;
 		}

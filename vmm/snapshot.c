@@ -36,7 +36,7 @@ struct vm_snapshot {
 	struct kvm_xsave *xsave;
 	struct kvm_msrs *msrs;        /* ready for KVM_SET_MSRS as it is */
 	uint64_t irr[4];
-	unsigned step_over;
+	unsigned step_over, step_internal;
 	/* A clone (snap__clone) moves along runs: `base` is what it was made
 	 * from, `diff` the pages where its memory may differ from base's. */
 	const struct vm_snapshot *base;
@@ -67,59 +67,86 @@ void snap__free(struct vm_snapshot *s)
 	free(s);
 }
 
-struct vm_snapshot *snap__take(struct vm *vm)
+static size_t msrs_size(const struct vm *vm)
+{
+	return sizeof(struct kvm_msrs) + vm->nmsrs * sizeof(struct kvm_msr_entry);
+}
+
+/* A snapshot's buffers, empty; `diff` only for clones.  NULL with
+ * vmm__error() on failure. */
+static struct vm_snapshot *snap_alloc(struct vm *vm, bool diff)
 {
 	struct vm_snapshot *s = calloc(1, sizeof(*s));
 
-	if (!s) {
-		vmm__fail("snapshot: out of memory");
-		return NULL;
+	if (s) {
+		s->mem_size = vm->mem_size;
+		s->mem = malloc(vm->mem_size);
+		s->xsave = calloc(1, vm->xsave_size);
+		s->msrs = calloc(1, msrs_size(vm));
+		s->diff = diff ? calloc(bitmap_words(vm->npages), sizeof(uint64_t)) : NULL;
 	}
-	s->mem_size = vm->mem_size;
-	s->mem = malloc(vm->mem_size);
-	s->xsave = calloc(1, vm->xsave_size);
-	s->msrs = calloc(1, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
-	if (!s->mem || !s->xsave || !s->msrs) {
+	if (!s || !s->mem || !s->xsave || !s->msrs || (diff && !s->diff)) {
 		vmm__fail("snapshot: out of memory (%llu MiB of RAM)",
 			  (unsigned long long)(vm->mem_size >> 20));
-		goto fail;
+		snap__free(s);
+		return NULL;
 	}
-	/* The sync area is the vCPU state the next entry will use, including
-	 * any change not yet folded in by KVM_RUN. */
+	s->msrs->nmsrs = vm->nmsrs;
+	for (int i = 0; i < vm->nmsrs; i++)
+		s->msrs->entries[i].index = vm->msr_idx[i];
+	return s;
+}
+
+/* The vCPU as the next entry will use it, into `s`: the sync area (with
+ * any change not yet folded in by KVM_RUN), the VMM's held IRQs and
+ * step-overs, and -- unless nothing ran since the vCPU last matched `s` --
+ * debug registers, XSAVE, XCRs and MSRs (one GET ioctl each). */
+static int capture_vcpu(struct vm *vm, struct vm_snapshot *s)
+{
 	s->regs = vm->run->s.regs.regs;
 	s->sregs = vm->run->s.regs.sregs;
 	s->events = vm->run->s.regs.events;
 	memcpy(s->irr, vm->irr, sizeof(s->irr));
 	s->step_over = vm->step_over;
-
-	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &s->dregs) < 0) {
-		vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
-		goto fail;
-	}
-	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0) {
-		vmm__fail("%s: %s", vm->has_xsave2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
-			  strerror(errno));
-		goto fail;
-	}
-	if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0) {
-		vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
-		goto fail;
-	}
-	s->msrs->nmsrs = vm->nmsrs;
+	s->step_internal = vm->step_internal;
+	if (s->id && vm->vcpu_snap_id == s->id)
+		return 0;
+	if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &s->dregs) < 0)
+		return vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
+	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0)
+		return vmm__fail("%s: %s", vm->has_xsave2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE",
+				 strerror(errno));
+	if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0)
+		return vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
+	uint64_t msr[VM_MAX_SNAP_MSRS];
+	if (vcpu__get_msrs(vm, vm->msr_idx, msr, vm->nmsrs))
+		return -1;
 	for (int i = 0; i < vm->nmsrs; i++)
-		s->msrs->entries[i].index = vm->msr_idx[i];
-	int r = ioctl(vm->vcpu_fd, KVM_GET_MSRS, s->msrs);
-	if (r != vm->nmsrs) {
-		vmm__fail("KVM_GET_MSRS: %s", r < 0 ? strerror(errno) : "an MSR was not readable");
+		s->msrs->entries[i].data = msr[i];
+	return 0;
+}
+
+/* Memory and vCPU match `s` now. */
+static void matched(struct vm *vm, const struct vm_snapshot *s)
+{
+	vm->mem_snap_id = s->id;
+	vm->mem_snap = s;
+	vm->vcpu_snap_id = s->id;
+}
+
+struct vm_snapshot *snap__take(struct vm *vm)
+{
+	struct vm_snapshot *s = snap_alloc(vm, false);
+
+	if (!s)
+		return NULL;
+	if (capture_vcpu(vm, s))
 		goto fail;
-	}
 	memcpy(s->mem, vm->mem, vm->mem_size);
 	if (reset_dirty_log(vm))
 		goto fail;
 	s->id = next_snap_id++;
-	vm->mem_snap_id = s->id;
-	vm->mem_snap = s;
-	vm->vcpu_snap_id = s->id;
+	matched(vm, s);
 	return s;
 fail:
 	snap__free(s);
@@ -277,6 +304,7 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s)
 	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS);
 	memcpy(vm->irr, s->irr, sizeof(vm->irr));
 	vm->step_over = s->step_over;
+	vm->step_internal = s->step_internal;
 	/* What KVM said at the last exit no longer describes this state. */
 	vm->run->ready_for_interrupt_injection = 0;
 	return 0;
@@ -284,27 +312,13 @@ int snap__restore(struct vm *vm, const struct vm_snapshot *s)
 
 struct vm_snapshot *snap__clone(struct vm *vm, const struct vm_snapshot *base)
 {
-	struct vm_snapshot *s = calloc(1, sizeof(*s));
-	size_t words = bitmap_words(vm->npages);
+	struct vm_snapshot *s = snap_alloc(vm, true);
 
-	if (!s) {
-		vmm__fail("snapshot clone: out of memory");
+	if (!s)
 		return NULL;
-	}
-	s->mem_size = base->mem_size;
-	s->mem = malloc(base->mem_size);
-	s->xsave = calloc(1, vm->xsave_size);
-	s->msrs = calloc(1, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
-	s->diff = calloc(words, sizeof(uint64_t));
-	if (!s->mem || !s->xsave || !s->msrs || !s->diff) {
-		vmm__fail("snapshot clone: out of memory (%llu MiB of RAM)",
-			  (unsigned long long)(base->mem_size >> 20));
-		snap__free(s);
-		return NULL;
-	}
 	memcpy(s->mem, base->mem, base->mem_size);
 	memcpy(s->xsave, base->xsave, vm->xsave_size);
-	memcpy(s->msrs, base->msrs, sizeof(*s->msrs) + vm->nmsrs * sizeof(s->msrs->entries[0]));
+	memcpy(s->msrs, base->msrs, msrs_size(vm));
 	s->regs = base->regs;
 	s->sregs = base->sregs;
 	s->events = base->events;
@@ -312,6 +326,7 @@ struct vm_snapshot *snap__clone(struct vm *vm, const struct vm_snapshot *base)
 	s->xcrs = base->xcrs;
 	memcpy(s->irr, base->irr, sizeof(s->irr));
 	s->step_over = base->step_over;
+	s->step_internal = base->step_internal;
 	s->base = base;
 	s->id = next_snap_id++;
 	return s;
@@ -349,28 +364,9 @@ int snap__update(struct vm *vm, struct vm_snapshot *s)
 		}
 	}
 	memset(vm->host_dirty, 0, words * sizeof(uint64_t));
-
-	s->regs = vm->run->s.regs.regs;
-	s->sregs = vm->run->s.regs.sregs;
-	s->events = vm->run->s.regs.events;
-	memcpy(s->irr, vm->irr, sizeof(s->irr));
-	s->step_over = vm->step_over;
-	if (vm->vcpu_snap_id != s->id) {
-		if (ioctl(vm->vcpu_fd, KVM_GET_DEBUGREGS, &s->dregs) < 0)
-			return vmm__fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
-		if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0)
-			return vmm__fail("KVM_GET_XSAVE: %s", strerror(errno));
-		if (vm->cfg.guest_xsave && ioctl(vm->vcpu_fd, KVM_GET_XCRS, &s->xcrs) < 0)
-			return vmm__fail("KVM_GET_XCRS: %s", strerror(errno));
-		uint64_t msr[VM_MAX_SNAP_MSRS];
-		if (vcpu__get_msrs(vm, vm->msr_idx, msr, vm->nmsrs))
-			return -1;
-		for (int i = 0; i < vm->nmsrs; i++)
-			s->msrs->entries[i].data = msr[i];
-	}
-	vm->mem_snap_id = s->id;
-	vm->mem_snap = s;
-	vm->vcpu_snap_id = s->id;
+	if (capture_vcpu(vm, s))
+		return -1;
+	matched(vm, s);
 	return 0;
 }
 
@@ -503,19 +499,15 @@ int snap__vcpu_compare(struct vm *vm, const struct vm_snapshot *s, char *why, si
 			snprintf(why, len, "MSR 0x%x differs", vm->msr_idx[i]);
 			return 1;
 		}
-	struct kvm_xsave *xs = calloc(1, vm->xsave_size);
-	if (!xs)
+	/* One buffer per VM: this runs at every converging case. */
+	if (!vm->xsave_tmp && !(vm->xsave_tmp = calloc(1, vm->xsave_size)))
 		return vmm__fail("out of memory");
-	int rc = 0;
-	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xs) < 0)
-		rc = vmm__fail("KVM_GET_XSAVE: %s", strerror(errno));
-	else if (memcmp(xs, s->xsave, vm->xsave_size)) {
+	if (ioctl(vm->vcpu_fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, vm->xsave_tmp) < 0)
+		return vmm__fail("KVM_GET_XSAVE: %s", strerror(errno));
+	if (memcmp(vm->xsave_tmp, s->xsave, vm->xsave_size)) {
 		snprintf(why, len, "FPU/SSE (XSAVE) state differs");
-		rc = 1;
+		return 1;
 	}
-	free(xs);
-	if (rc)
-		return rc;
 	if (vm->cfg.guest_xsave) {
 		struct kvm_xcrs x;
 		if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &x) < 0)

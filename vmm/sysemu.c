@@ -46,10 +46,10 @@
  * catch.  With no slot free the catch is not armed for that entry: a
  * mis-delivered INT n then reaches the guest's #UD handler (the harness
  * keeps the guest's int80=0 fallback on), a SYSCALL the guest's #PF
- * handler (a fault; kinject's cases leave a slot free in ring 3).  A
- * catch that was
- * not ours is stepped past: the next entry single-steps (sys.step, read by
- * run.c's prepare_entry) with the catch left unarmed at that RIP
+ * handler as a fault -- why the emulation is opt-in (docs/vmm.md).  A
+ * catch that was not ours is stepped past: the next entry single-steps
+ * (vm->step_internal, read by run.c's prepare_entry) with the catch left
+ * unarmed at that RIP
  * (sys.past); if an event is delivered on that entry instead, the catch
  * is back at the next exit.
  *
@@ -89,13 +89,6 @@ static bool active(struct vm *vm)
 	return s->syscall || s->intn;
 }
 
-static uint64_t gate_offset(struct vm *vm, unsigned vec)
-{
-	struct idt_gate g;
-
-	return vcpu__idt_gate(vm, 0, vec, &g) == 0 && g.present ? g.offset : 0;
-}
-
 bool sysemu__arm(struct vm *vm, struct kvm_guest_debug *d, unsigned skip)
 {
 	bool armed = false;
@@ -116,8 +109,8 @@ bool sysemu__arm(struct vm *vm, struct kvm_guest_debug *d, unsigned skip)
 	uint64_t base = vm->run->s.regs.sregs.idt.base;
 	if (s->idt_base != base || !s->entry[SYSEMU_PF] || !s->entry[SYSEMU_UD]) {
 		s->idt_base = base;
-		s->entry[SYSEMU_PF] = s->syscall ? gate_offset(vm, 14) : 0;
-		s->entry[SYSEMU_UD] = s->intn ? gate_offset(vm, 6) : 0;
+		s->entry[SYSEMU_PF] = s->syscall ? vcpu__gate_handler(vm, 0, 14) : 0;
+		s->entry[SYSEMU_UD] = s->intn ? vcpu__gate_handler(vm, 0, 6) : 0;
 	}
 	for (int k = 0; k < SYSEMU_GATES; k++) {
 		uint64_t a = s->entry[k];
@@ -194,19 +187,7 @@ static bool catch_syscall(struct vm *vm)
  * `rflags` (GPRs were not touched by the delivery). */
 static bool rewind_user(struct vm *vm, const uint64_t *f, uint64_t rip, uint64_t rflags)
 {
-	struct kvm_regs *r = &vm->run->s.regs.regs;
-	struct kvm_sregs *sr = &vm->run->s.regs.sregs;
-	struct kvm_segment cs, ss;
-
-	if (vcpu__segment(vm, (uint16_t)f[1], &cs) || vcpu__segment(vm, (uint16_t)f[4], &ss))
-		return false;
-	sr->cs = cs;
-	sr->ss = ss;
-	r->rip = rip;
-	r->rsp = f[3];
-	r->rflags = rflags;
-	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
-	return true;
+	return vcpu__enter_frame(vm, rip, (uint16_t)f[1], rflags, f[3], (uint16_t)f[4]) == 0;
 }
 
 /* INT n / INT3 behind a ring-3 #UD: delivered the SDM way.  True when
@@ -336,7 +317,7 @@ int sysemu__debug_exit(struct vm *vm, struct vm_exit *e)
 	e->debug.dr6 = d->dr6;
 	if ((d->dr6 & 0xf) || (d->dr6 & DR6_BS))
 		return -1;
-	s->step |= ours;
+	vm->step_internal |= ours;
 	s->past = rip;
 	return 1;
 }

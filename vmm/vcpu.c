@@ -168,6 +168,31 @@ int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate
 	return 0;
 }
 
+uint64_t vcpu__gate_handler(struct vm *vm, uint64_t cr3, unsigned vector)
+{
+	struct idt_gate g;
+
+	return vcpu__idt_gate(vm, cr3, vector, &g) == 0 && g.present ? g.offset : 0;
+}
+
+int vcpu__enter_frame(struct vm *vm, uint64_t rip, uint16_t cs, uint64_t rflags, uint64_t rsp,
+		      uint16_t ss)
+{
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+	struct kvm_sregs *s = &vm->run->s.regs.sregs;
+	struct kvm_segment c, t;
+
+	if (vcpu__segment(vm, cs, &c) || vcpu__segment(vm, ss, &t))
+		return -1;
+	s->cs = c;
+	s->ss = t;
+	r->rip = rip;
+	r->rsp = rsp;
+	r->rflags = rflags;
+	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	return 0;
+}
+
 int vcpu__segment(struct vm *vm, uint16_t sel, struct kvm_segment *seg)
 {
 	const struct kvm_sregs *s = &vm->run->s.regs.sregs;

@@ -255,6 +255,7 @@ void vm__destroy(struct vm *vm)
 	if (vm->mem)
 		munmap(vm->mem, vm->mem_size);
 	free(vm->kvm_dirty);
+	free(vm->xsave_tmp);
 	free(vm->host_dirty);
 	free(vm->console);
 	free(vm);

@@ -185,6 +185,9 @@ void idt_gate__decode(const uint8_t raw[16], struct idt_gate *g);
  * through page tables `cr3` (0: the current CR3).  -1 when the vector is
  * past the IDT limit or the gate cannot be read. */
 int vcpu__idt_gate(struct vm *vm, uint64_t cr3, unsigned vector, struct idt_gate *g);
+/* The handler address of IDT gate `vector` (cr3 0: the current one); 0 if
+ * the entry is unreadable or not present. */
+uint64_t vcpu__gate_handler(struct vm *vm, uint64_t cr3, unsigned vector);
 /* The segment cache the CPU would load for selector `sel` from its GDT or
  * LDT descriptor (sregs' tables, current CR3; accessed bit left out).  -1
  * if unreadable or not a present code/data segment. */
