@@ -42,6 +42,23 @@ static struct session *open_for(const struct kcase *c, bool twice)
 	return s;
 }
 
+/* Parses `text`, runs it once on a session of its own: 0, or -1 (a
+ * CUnit failure is recorded). */
+static int run_alone(const char *text, struct case_result *r)
+{
+	struct kcase c;
+	struct session *s;
+	int rc;
+
+	CU_ASSERT_FATAL(parse(text, &c) == 0);
+	s = open_for(&c, false);
+	CU_ASSERT_FATAL(s != NULL);
+	rc = engine__run_case(s, &c, r);
+	CU_ASSERT_EQUAL(rc, 0);
+	engine__close(s);
+	return rc;
+}
+
 static void print_findings(const struct case_result *r)
 {
 	printf("\n  verdict %s: %s\n", verdict__name(r->verdict), r->reason);
@@ -130,14 +147,9 @@ static void test_mutant_frame(void)
 		"scenario kthreads\n"
 		"patch asm_common_interrupt+6=57\n"
 		"step stop at hc_raise_irq hit 3 when cpl=0 if=1 ; inject irq 0xff\n";
-	struct kcase c;
 	struct case_result r;
-	struct session *s;
 
-	CU_ASSERT_FATAL(parse(text, &c) == 0);
-	s = open_for(&c, false);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	run_alone(text, &r);
 	CU_ASSERT(fired(&r, "frame"));
 	CU_ASSERT_EQUAL(r.verdict, VERDICT_FAIL);   /* expect pass, findings */
 	for (size_t i = 0; i < r.nfindings; i++)
@@ -145,7 +157,6 @@ static void test_mutant_frame(void)
 			CU_ASSERT(strstr(r.findings[i].expected, "frame.rsi") != NULL);
 			CU_ASSERT(strstr(r.findings[i].where, "hc_raise_irq") != NULL);
 		}
-	engine__close(s);
 }
 
 /* A patched preemption branch that never schedules. */
@@ -158,19 +169,13 @@ static void test_mutant_preempt(void)
 		"patch retint_kernel_preempt+7=0f1f440000\n"
 		"step stop at hc_raise_irq hit 7 when cpl=0 if=1 ; inject irq 0xfd\n"
 		"expect fail preempt\n";
-	struct kcase c;
 	struct case_result r;
-	struct session *s;
 
-	CU_ASSERT_FATAL(parse(text, &c) == 0);
-	s = open_for(&c, false);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	run_alone(text, &r);
 	if (!fired(&r, "preempt"))
 		print_findings(&r);
 	CU_ASSERT(fired(&r, "preempt"));
 	CU_ASSERT_EQUAL(r.verdict, VERDICT_PASS);
-	engine__close(s);
 }
 
 /* Tail mode (opt-in): the clean case ends soon after the NMI's context
@@ -289,28 +294,18 @@ static void test_exitwork(void)
 	static const char mutant[] =
 		"kinject-case 3\nvariant linux64\nscenario user-spin\n"
 		"patch retint_user_exit_work_call+0x12=6690\n" SIG_WINDOW_STEPS;
-	struct kcase c;
 	struct case_result r;
-	struct session *s;
 
-	CU_ASSERT_FATAL(parse(clean_text, &c) == 0);
-	s = open_for(&c, false);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	run_alone(clean_text, &r);
 	if (r.verdict != VERDICT_PASS || r.nfindings)
 		print_findings(&r);
 	CU_ASSERT_EQUAL(r.verdict, VERDICT_PASS);
 	CU_ASSERT_EQUAL(r.steps_done, 2);
-	engine__close(s);
 
-	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
-	s = open_for(&c, false);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &r) == 0);
+	run_alone(mutant, &r);
 	if (!fired(&r, "exitwork"))
 		print_findings(&r);
 	CU_ASSERT(fired(&r, "exitwork"));
-	engine__close(s);
 #undef SIG_WINDOW_STEPS
 }
 
