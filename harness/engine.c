@@ -333,6 +333,11 @@ const struct symtab *engine__symtab(const struct session *s)
 	return &s->g.img.symtab;
 }
 
+struct vm *engine__vm(const struct session *s)
+{
+	return s->g.vm;
+}
+
 /* ---- hooks ------------------------------------------------------------------------ */
 
 /* Trace mode: the case says `mode trace`, or the harness asks for it and

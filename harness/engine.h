@@ -148,6 +148,8 @@ bool engine__matches(const struct session *s, const struct kcase *c);
 /* The baseline: how the scenario ends with no injection, and its cost. */
 const struct verdict *engine__baseline(const struct session *s, uint64_t *exits);
 const struct symtab *engine__symtab(const struct session *s);
+/* The session's VM (benchmarks read KVM's counters of it). */
+struct vm *engine__vm(const struct session *s);
 
 /* Runs one case (resolving its symbols on the session's guest).  Always
  * fills `r`; returns 0, or -1 on a host failure (r->verdict is ERROR). */

@@ -1225,6 +1225,7 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 	struct case_result *r = malloc(sizeof(*r));
 	struct plan p;
 	uint64_t steps = 0, exits = 0, run_us = 0;
+	uint64_t kvm_exits[2] = { 0 }, emulated[2] = { 0 };
 	unsigned done = 0;
 	double t0 = 0;
 	int rc = -1;
@@ -1254,8 +1255,12 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 		item_case(&p, i, c);
 		if (!s && !(s = engine__open(&eo, c)))
 			goto out;
-		if (!done)
+		if (!done) {
 			t0 = sweep__now_sec();
+			b->have_kvm_stats =
+				!vcpu__kvm_stat(engine__vm(s), "exits", &kvm_exits[0]) &&
+				!vcpu__kvm_stat(engine__vm(s), "insn_emulation", &emulated[0]);
+		}
 		bool chained = prev != SIZE_MAX && chain_hint(&p, (uint32_t)prev, (uint32_t)i, &chn);
 		if (engine__run_case_from(s, c, chained ? &chn : NULL, r))
 			goto out;
@@ -1273,6 +1278,14 @@ int sweep__bench(const char *variant, const char *scenario, const char *events, 
 		goto out;
 	}
 	b->cases_per_sec = (double)done / (sweep__now_sec() - t0);
+	if (b->have_kvm_stats &&
+	    !vcpu__kvm_stat(engine__vm(s), "exits", &kvm_exits[1]) &&
+	    !vcpu__kvm_stat(engine__vm(s), "insn_emulation", &emulated[1])) {
+		b->mean_kvm_exits = (double)(kvm_exits[1] - kvm_exits[0]) / done;
+		b->mean_emulated = (double)(emulated[1] - emulated[0]) / done;
+	} else {
+		b->have_kvm_stats = false;
+	}
 	b->mean_steps = (double)steps / done;
 	b->mean_exits = (double)exits / done;
 	b->mean_run_us = (double)run_us / done;

@@ -121,6 +121,11 @@ struct sweep_bench {
 	unsigned cases;                    /* cases measured */
 	unsigned chained;                  /* ... that started at the previous case's stop */
 	unsigned converged;                /* ... that ended at their resume */
+	/* KVM's own counters (vcpu__kvm_stat), per case; have_kvm_stats
+	 * false where KVM does not keep them. */
+	bool have_kvm_stats;
+	double mean_kvm_exits;             /* exits KVM handled, the VMM's included */
+	double mean_emulated;              /* guest instructions KVM emulated */
 };
 
 /* For `kinject bench`: plans `scenario` of `variant` with `events`

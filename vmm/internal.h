@@ -60,6 +60,18 @@ struct sysemu_state {
 	uint64_t syscalls, ints;      /* emulated so far (tests, docs) */
 };
 
+/* KVM's own per-vCPU counters (kvmstats.c): the statistics fd and its
+ * descriptors, read once. */
+struct kvm_stats {
+	int fd;                       /* -1 until opened */
+	bool failed;                  /* ... and why it cannot be */
+	char why[160];
+	char *desc;                   /* ndesc descriptors of desc_size bytes */
+	size_t desc_size;
+	unsigned ndesc;
+	uint64_t data_offset;
+};
+
 struct vm {
 	struct vm_config cfg;
 	int kvm_fd, vm_fd, vcpu_fd;
@@ -146,6 +158,7 @@ struct vm {
 	struct ring3_state r3;
 	/* SYSCALL / INT n emulated where the host mis-delivers them. */
 	struct sysemu_state sys;
+	struct kvm_stats stats;
 };
 
 /* An event KVM will deliver on the next entry. */
@@ -200,6 +213,9 @@ int ring3__prepare(struct vm *vm, bool kvm_step);
 int ring3__debug_exit(struct vm *vm, struct vm_exit *e);
 /* ring3.c: single-stepping here would run 64-bit ring-3 code unstepped. */
 bool ring3__cannot_step(struct vm *vm);
+/* kvmstats.c: set up (before anything can fail) and release. */
+void kvmstats__init(struct vm *vm);
+void kvmstats__destroy(struct vm *vm);
 /* sysemu.c: force the emulation on or off for this VM (the quirk probes;
  * otherwise the first entry asks quirks__state). */
 void sysemu__force(struct vm *vm, bool syscall, bool intn);

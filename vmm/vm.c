@@ -146,6 +146,7 @@ struct vm *vm__create(const struct vm_config *cfg)
 		return NULL;
 	}
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	kvmstats__init(vm);
 	vm->tmp_slot = -1;
 	if (cfg)
 		vm->cfg = *cfg;
@@ -244,6 +245,7 @@ void vm__destroy(struct vm *vm)
 	if (!vm)
 		return;
 	deadline__destroy(vm);
+	kvmstats__destroy(vm);
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
 	if (vm->vcpu_fd >= 0)

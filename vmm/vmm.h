@@ -162,6 +162,10 @@ uint64_t vm__exit_count(const struct vm *vm);
 /* Wall-clock nanoseconds spent inside KVM_RUN so far (the guest running
  * plus the exit round trips): what a case costs beyond the VMM's own work. */
 uint64_t vm__run_ns(const struct vm *vm);
+/* A counter KVM keeps for the vCPU (KVM_GET_STATS_FD: "exits",
+ * "insn_emulation", "halt_exits", ...): work inside KVM_RUN that never
+ * reaches the VMM.  0, or -1 (vmm__error) where KVM has no such counter. */
+int vcpu__kvm_stat(struct vm *vm, const char *name, uint64_t *val);
 
 /* ---- vcpu.c: register state -------------------------------------------- */
 struct kvm_regs *vcpu__regs(struct vm *vm);        /* sync_regs, always valid */
