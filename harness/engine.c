@@ -601,6 +601,8 @@ static void hit_handler(struct run *R)
 			o->at_handler(&R->x);
 	bp_clear(R, SLOT_STOP);
 	R->handler = 0;
+	if (R->x.decision_armed && !R->x.decision_seen)
+		bp_set(R, SLOT_DECIDE, R->s->decide);
 	clobber_scratch(R);
 }
 
@@ -895,9 +897,14 @@ static int run_case_once(struct run *R)
 		bp_set(R, SLOT_STOP, R->handler);
 	else
 		bp_clear(R, SLOT_STOP);
+	/* The decision about the event's own frame comes after its handler:
+	 * armed there (hit_handler), so that at most three slots are armed at
+	 * once -- the VMM may need the fourth (vmm/ring3.c: its #BP entry,
+	 * for ring-3 breakpoints and SYSCALL/INT n sites). */
 	if (s->decide && R->x.stop[last].cpl == 0) {
 		R->x.decision_armed = true;
-		bp_set(R, SLOT_DECIDE, s->decide);
+		if (!R->handler)
+			bp_set(R, SLOT_DECIDE, s->decide);
 	}
 	while (run_once_more(R, &host_err))
 		;

@@ -338,10 +338,14 @@ static void step_guard(struct run *R)
 	R->nexpect = 0;
 	/* Back to ring 3, where this host does not step: the trap comes back
 	 * somewhere in the kernel after the next entry.  A stop searched for
-	 * in that span would pass unseen: arm it in hardware meanwhile. */
+	 * in that span, or an interrupted ring-3 context resuming there, would
+	 * pass unseen: arm them in hardware meanwhile (the VMM stops at a
+	 * ring-3 address by INT3). */
 	if (R->to_user && R->searching && R->bp_on[SLOT_STOP] &&
 	    R->bp_addr[SLOT_STOP] >= USER_HALF_END)
 		dbg__set_breakpoint(vm, SLOT_STOP, R->bp_addr[SLOT_STOP]);
+	if (R->to_user && R->bp_on[SLOT_RESUME])
+		dbg__set_breakpoint(vm, SLOT_RESUME, R->bp_addr[SLOT_RESUME]);
 	if (!in || (in->flags & (INSN_BAD | INSN_IRET | INSN_SYSRET | INSN_SYSEXIT)))
 		return;
 	if (!(in->flags & (INSN_JMP | INSN_RET | INSN_CALL | INSN_UD)))

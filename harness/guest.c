@@ -12,9 +12,9 @@
  * What the host KVM cannot do, as guest command-line options: the guest then
  * avoids it (system calls by int $0x80, the ss16 stack segment from the GDT)
  * and its scenarios say what they skipped.  What the VMM emulates instead
- * (SYSCALL, INT n: vmm/sysemu.c) the guest is not told about: it runs the
- * real paths.  Warned about once, on stderr, so the console stays
- * identical from run to run.
+ * (SYSCALL, INT n in 64-bit ring 3: vmm/sysemu.c, at the sites the guest
+ * lists) the guest is not told about: it runs the real paths.  Warned
+ * about once, on stderr, so the console stays identical from run to run.
  */
 const char *guest__host_options(void)
 {
@@ -23,17 +23,17 @@ const char *guest__host_options(void)
 		const char *option;       /* what the guest is told */
 		const char *consequence;  /* what the user is told */
 		/* When the VMM emulates it: what the guest is still told (a
-		 * fallback for the moments the VMM cannot catch it: its catch
-		 * needs a free debug register), and what the user is told. */
+		 * fallback for what the VMM cannot catch: INT n in compat-mode
+		 * code, which has no sites), and what the user is told. */
 		const char *emulated_option;
 		const char *emulated;
 	} quirks[] = {
 		{ QUIRK_SYSCALL, " syscall=0", "SYSCALL/SYSRET paths are not exercised",
-		  "", "emulated by the VMM" },
+		  "", "the VMM runs the guest's SYSCALLs" },
 		{ QUIRK_INT80, " int80=0", "the guest runs int $0x80 from its #UD handler; "
 					   "the int $0x80 gate is not exercised",
-		  " int80=0", "emulated by the VMM (the guest's #UD handler runs it when all "
-			      "four debug registers are taken)" },
+		  " int80=0", "the VMM runs the guest's 64-bit INT n (compat-mode int $0x80 "
+			      "runs from the guest's #UD handler)" },
 		{ QUIRK_LDT_SS, " ldt=0", "ss16 uses the GDT's 16-bit stack segment", "", "" },
 		{ QUIRK_RING3_HWBP, "", "ring-3 breakpoints are emulated with INT3 and the guest's "
 					"#BP entry; no single-step in 64-bit ring 3", "", "" },
@@ -59,6 +59,30 @@ const char *guest__host_options(void)
 	return opts;
 }
 
+/* The guest's SYSCALL / INT n sites (abi.h KINJECT_SYSEMU_SITES) to the
+ * VMM, as user addresses.  False if the image lists none. */
+static bool pass_sysemu_sites(struct guest *g)
+{
+	const struct symtab *t = &g->img.symtab;
+	const struct symbol *a = sym__find(t, "__sysemu_sites_start"),
+			    *b = sym__find(t, "__sysemu_sites_end"),
+			    *u = sym__find(t, "__user_text_start"),
+			    *ue = sym__find(t, "__user_text_end");
+	uint64_t site[SYSEMU_MAX_SITES];
+	size_t n = 0;
+
+	if (!a || !b || !u || !ue || b->addr <= a->addr)
+		return false;
+	for (uint64_t p = a->addr; p < b->addr && n < SYSEMU_MAX_SITES; p += 8) {
+		uint64_t link;
+		if (vm__read_gva(g->vm, 0, p, &link, sizeof(link)) || link < u->addr ||
+		    link >= ue->addr)
+			return false;
+		site[n++] = KINJECT_USER_TEXT_VA + (link - u->addr);
+	}
+	return vm__sysemu_sites(g->vm, site, n) == 0;
+}
+
 int guest__boot(struct guest *g, const struct guest_opts *o)
 {
 	const char *variant = o->variant ? o->variant : "linux64";
@@ -75,10 +99,13 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 	 * its one-line reason is all the user sees. */
 	if (elf__open(o->elf ? o->elf : path, &g->img, NULL))
 		return -1;
+	/* SYSCALL emulated, but only where the guest lists its sites. */
+	bool no_sites = quirks__state(QUIRK_SYSCALL) == QUIRK_EMULATED &&
+			!sym__find(&g->img.symtab, "__sysemu_sites_start");
 	elf__free(&g->img);
 
-	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s%s", scenario,
-		     guest__host_options(),
+	if (snprintf(cmdline, sizeof(cmdline), "scenario=%s%s%s%s%s", scenario,
+		     guest__host_options(), no_sites ? " syscall=0" : "",
 		     o->cmdline_extra ? " " : "", o->cmdline_extra ? o->cmdline_extra : "")
 	    >= (int)sizeof(cmdline))
 		return vmm__fail("guest command line longer than %d bytes", KINJECT_CMDLINE_MAX - 1);
@@ -88,6 +115,15 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 		return -1;
 	if (elf__load(g->vm, o->elf ? o->elf : path, &g->img) ||
 	    vm__boot_long_mode(g->vm, g->img.entry, cmdline)) {
+		guest__destroy(g);
+		return -1;
+	}
+	g->sysemu = sym__find(&g->img.symtab, "__sysemu_sites_start") &&
+		    (quirks__state(QUIRK_SYSCALL) == QUIRK_EMULATED ||
+		     quirks__state(QUIRK_INT80) == QUIRK_EMULATED);
+	if (sym__find(&g->img.symtab, "__sysemu_sites_start") && !pass_sysemu_sites(g)) {
+		vmm__fail("%s: its SYSCALL/INT n sites (__sysemu_sites_start.._end) are unreadable "
+			  "or not in .user.text", g->img.path);
 		guest__destroy(g);
 		return -1;
 	}

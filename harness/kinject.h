@@ -59,6 +59,9 @@ struct guest {
 	struct elf_image img;
 	struct kinject_layout layout;   /* read at READY */
 	bool ready;
+	/* The VMM runs the guest's SYSCALL / INT n at its listed sites
+	 * (vmm/sysemu.c: this host mis-delivers them). */
+	bool sysemu;
 	FILE *out;
 	bool announce;
 	unsigned scenarios_failed;

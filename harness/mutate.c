@@ -27,6 +27,7 @@
 #include "mutate.h"
 #include "entrymap.h"
 #include "oracle.h"
+#include "quirks.h"
 
 static const char *const class_names[MUT_NCLASSES] = {
 	[MUT_SWAPGS] = "swapgs",
@@ -1030,11 +1031,14 @@ static void explain(const struct mutant *m, bool reached, char *buf, size_t len)
 	char sym[ENGINE_TEXT_MAX];
 
 	site_symbol(m, sym, sizeof(sym));
-	if (!strncmp(sym, "entry_SYSCALL", 13) || !strncmp(sym, "syscall_", 8) ||
-	    !strcmp(sym, "entry_SYSRET_64")) {
+	if (!strncmp(sym, "entry_SYSCALL_compat", 20)) {
+		snprintf(buf, len, "%sonly through a compat-mode SYSCALL, which raises #UD on the "
+			 "Intel vendor the guest sees (AMD CPUs run it)", reached ? "" : "not reached: ");
+	} else if ((!strncmp(sym, "entry_SYSCALL", 13) || !strncmp(sym, "syscall_", 8) ||
+		    !strcmp(sym, "entry_SYSRET_64")) && !quirks__works(QUIRK_SYSCALL)) {
 		snprintf(buf, len, "%sonly on the SYSCALL/SYSRET path, which this host cannot run "
 			 "(ring-3 SYSCALL arrives at CPL 3)", reached ? "" : "not reached: ");
-	} else if (!strncmp(sym, "entry_INT80", 11)) {
+	} else if (!strncmp(sym, "entry_INT80", 11) && !quirks__works(QUIRK_INT80)) {
 		snprintf(buf, len, "%sonly through the int $0x80 gate, which this host does not deliver "
 			 "from ring 3 (the guest runs int $0x80 from its #UD handler)",
 			 reached ? "" : "not reached: ");

@@ -5,8 +5,10 @@
  * SDM's SYSCALL leaves them, SYSRET back in ring 3 at RCX, int $0x80 at
  * vector 0x80 with the INT n frame, int $0x81 through a DPL 0 gate as
  * #GP(0x40a), UD2 still the guest's #UD.  On hosts that mis-deliver them
- * (QUIRK_SYSCALL, QUIRK_INT80) the VMM emulates them (vmm/sysemu.c);
- * elsewhere this is plain hardware.  The assertions are the same.
+ * (QUIRK_SYSCALL, QUIRK_INT80) the VMM runs them at the sites the test
+ * names (vmm/sysemu.c); elsewhere this is plain hardware.  The assertions
+ * are the same, but for what only the emulation has (VM_EXIT_SYSEMU, its
+ * debug register).
  */
 #include <stdlib.h>
 #include <stdio.h>
@@ -49,17 +51,38 @@ static bool boot(struct g *g)
 	g->vm = kt_boot(KT_GUEST("test-sysemu"), "", &g->img);
 	if (!g->vm)
 		return false;
+	/* The guest's SYSCALL / INT n sites (user code runs at its link
+	 * addresses here). */
+	uint64_t sites[3] = { sym(g, "u_syscall"), sym(g, "u_int80"), sym(g, "u_int81") };
+	KT_ASSERT_OK(vm__sysemu_sites(g->vm, sites, 3));
 	struct vm_exit e = run1(g);
 	CU_ASSERT_EQUAL(e.kind, VM_EXIT_HCALL);
 	CU_ASSERT_EQUAL(e.hcall.nr, KINJECT_HC_READY);
 	return e.kind == VM_EXIT_HCALL && e.hcall.nr == KINJECT_HC_READY;
 }
 
+
 static void g_free(struct g *g)
 {
 	if (g->vm)
 		vm__destroy(g->vm);
 	elf__free(&g->img);
+}
+
+/* A booted guest for a test; with `what`, only where the VMM runs SYSCALL
+ * and INT n itself (`what` says what the test would check otherwise). */
+static bool start(struct g *g, const char *what)
+{
+	if (what && (quirks__state(QUIRK_SYSCALL) != QUIRK_EMULATED ||
+		     quirks__state(QUIRK_INT80) != QUIRK_EMULATED)) {
+		fprintf(stderr, "\n    this host runs SYSCALL and INT n itself: %s ", what);
+		memset(g, 0, sizeof(*g));
+		return false;
+	}
+	if (boot(g))
+		return true;
+	g_free(g);
+	return false;
 }
 
 static bool probe(const struct vm_exit *e, uint64_t tag)
@@ -175,27 +198,103 @@ static void test_rounds(void)
 {
 	struct g g;
 
-	if (!boot(&g)) {
-		g_free(&g);
+	if (!start(&g, NULL))
 		return;
-	}
 	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 0, KENTRY));
 	for (int i = 0; i < 3; i++)
 		round_checks(&g, 0, -1);
 	g_free(&g);
 }
 
+/* A caller's breakpoint at a site stops there, before the instruction;
+ * resuming runs it. */
+static void test_breakpoint_at_site(void)
+{
+	struct g g;
+
+	if (!start(&g, NULL))
+		return;
+	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 0, KENTRY));
+	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 1, sym(&g, "u_syscall")));
+	struct vm_exit e = run1(&g);
+	CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_BREAKPOINT);
+	KT_ASSERT_EQ_U64(e.debug.slot, 1);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rip, sym(&g, "u_syscall"));
+	KT_ASSERT_EQ_U64(vcpu__cpl(g.vm), 3);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rcx, 0xcccc);   /* not run yet */
+	e = run1(&g);
+	CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_BREAKPOINT);
+	KT_ASSERT_EQ_U64(e.debug.slot, 0);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rip, KENTRY);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rcx, sym(&g, "u_sysret"));
+	KT_ASSERT_EQ_U64(vcpu__cpl(g.vm), 0);
+	g_free(&g);
+}
+
+/* The next exit is the report of the site `site` (vector -1: SYSCALL). */
+static void expect_sysemu(struct g *g, const char *site, int vector)
+{
+	struct vm_exit e = run1(g);
+
+	CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_SYSEMU);
+	KT_ASSERT_EQ_U64(e.sysemu.site, sym(g, site));
+	KT_ASSERT_EQ_U64(e.sysemu.vector, vector);
+}
+
+/* With the report on, each site the VMM runs ends the run: SYSCALL at
+ * LSTAR, INT n with its interrupt (or fault) injected, delivered next. */
+static void test_report(void)
+{
+	struct g g;
+
+	if (!start(&g, "nothing to report"))
+		return;
+	vm__sysemu_report(g.vm, true);
+	expect_sysemu(&g, "u_syscall", -1);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rip, KENTRY);
+	KT_ASSERT_EQ_U64(vcpu__cpl(g.vm), 0);
+	struct vm_exit e = run1(&g);
+	CU_ASSERT_FATAL(probe(&e, 0x5c));
+	expect_sysemu(&g, "u_int80", 0x80);
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->rip, sym(&g, "u_int81"));   /* past it, not delivered yet */
+	KT_ASSERT_EQ_U64(vcpu__cpl(g.vm), 3);
+	e = run1(&g);
+	CU_ASSERT_FATAL(probe(&e, 0x80));
+	expect_sysemu(&g, "u_int81", 13);                   /* DPL 0 gate: #GP */
+	e = run1(&g);
+	CU_ASSERT_FATAL(probe(&e, 0x10d));
+	KT_ASSERT_EQ_U64(e.hcall.args[1], 0x40a);
+	g_free(&g);
+}
+
+/* The sites' catch needs one debug register: with all four the caller's,
+ * the run fails with one line instead of letting a SYSCALL go to the
+ * guest as the host delivers it. */
+static void test_no_register_left(void)
+{
+	struct g g;
+
+	if (!start(&g, "no catch needed"))
+		return;
+	for (int i = 0; i < 4; i++)
+		KT_ASSERT_OK(dbg__set_breakpoint(g.vm, i, KENTRY + 0x100 + i));
+	struct vm_exit e;
+	CU_ASSERT_EQUAL(vcpu__run(g.vm, &e, 10000), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(vmm__error(), "no debug register left"));
+	g_free(&g);
+}
+
 static CU_TestInfo tests[] = {
 	{ "host probes: SYSCALL and INT n work or are emulated", test_probes },
 	{ "SYSCALL at LSTAR at CPL 0, SYSRET at RCX, int $0x80 frame, #GP, #UD", test_rounds },
+	{ "a breakpoint at a site stops before it; the resume runs it", test_breakpoint_at_site },
+	{ "VM_EXIT_SYSEMU reports each site run, when asked", test_report },
+	{ "no debug register left for the catch: one-line error", test_no_register_left },
 	CU_TEST_INFO_NULL,
 };
 
 int main(void)
 {
-	/* The emulation is opt-in (vmm/quirks.c says why): these tests are
-	 * about it. */
-	setenv("KINJECT_SYSEMU", "1", 1);
 	struct kt_suite s = { .name = "vmm sysemu", .needs_kvm = true, .tests = tests };
 	return kt_main(&s);
 }

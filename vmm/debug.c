@@ -68,25 +68,26 @@ int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 		d.arch.debugreg[7] |= 1ULL << (2 * vm->tmp_slot);
 	}
 	/* Ring-3 emulation: the guest's #BP entry (and #DB entry while a
-	 * stop's instruction is stepped), left out for the step past it. */
+	 * stop's instruction is stepped), left out for the step past it, and
+	 * for an IRETQ stepped by a temporary breakpoint: that entry runs one
+	 * IRETQ to code that is not 64-bit ring 3 (dbg__step_by_bp), so no
+	 * INT3 of ours can run in it, and the temporary one may need the
+	 * register. */
 	unsigned taken = 0;
 	uint64_t rip = vm->run->s.regs.regs.rip;
 	vm->r3.bp_dr = vm->r3.db_dr = -1;
-	if (vm->r3.want_bp && !(skip && rip == vm->r3.bp_entry)) {
+	if (vm->r3.want_bp && !(skip && rip == vm->r3.bp_entry) && vm->tmp_slot < 0) {
 		vm->r3.bp_dr = arm_internal(vm, &d, &taken, vm->r3.bp_entry, "#BP");
 		if (vm->r3.bp_dr < 0)
 			return -1;
 		any_bp = true;
 	}
-	if (vm->r3.want_db && !(skip && rip == vm->r3.db_entry)) {
+	if (vm->r3.want_db && !(skip && rip == vm->r3.db_entry) && vm->tmp_slot < 0) {
 		vm->r3.db_dr = arm_internal(vm, &d, &taken, vm->r3.db_entry, "#DB");
 		if (vm->r3.db_dr < 0)
 			return -1;
 		any_bp = true;
 	}
-	/* Emulated SYSCALL / INT n (sysemu.c): the guest's #PF and #UD entries. */
-	if (sysemu__arm(vm, &d, skip))
-		any_bp = true;
 	if (any_bp || step)
 		d.control = KVM_GUESTDBG_ENABLE;
 	if (any_bp)
@@ -186,9 +187,21 @@ bool dbg__step_by_bp(struct vm *vm)
 			rex_w = true;
 	if (op >= vm->step_len || insn[op] != 0xcf || !rex_w)
 		return false;
-	uint64_t target;
-	if (vm__read_gva(vm, 0, vm->run->s.regs.regs.rsp, &target, sizeof(target)))
+	uint64_t frame[2];           /* RIP, CS */
+	if (vm__read_gva(vm, 0, vm->run->s.regs.regs.rsp, frame, sizeof(frame)))
 		return false;
+	uint64_t target = frame[0];
+	/* Back to 64-bit ring 3 on a host whose breakpoints never fire there
+	 * (ring3.c): a debug register there would only take one the VMM's
+	 * own catches may need; the plain step runs on to the next entry. */
+	if (ring3__cannot_stop(vm, (uint16_t)frame[1]))
+		return false;
+	/* The VMM's own step (past a breakpoint at the IRETQ, or to an
+	 * interrupt window): a caller's breakpoint there stops it (and is
+	 * reported as what it is). */
+	for (int i = 0; vm->internal_step && i < VM_MAX_BREAKPOINTS; i++)
+		if (vm->bp_on[i] && vm->bp_addr[i] == target && !(vm->entry_skip & (1u << i)))
+			return true;
 	for (int i = VM_MAX_BREAKPOINTS - 1; i >= 0; i--) {
 		if (!vm->bp_on[i]) {
 			vm->tmp_slot = i;

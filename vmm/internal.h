@@ -19,7 +19,11 @@
 /* Ring-3 breakpoints on hosts whose hardware breakpoints never fire in
  * 64-bit ring 3 (QUIRK_RING3_HWBP, vmm/ring3.c): an INT3 at the address
  * and a hardware breakpoint at the guest's #BP entry. */
-#define RING3_PATCHES 8
+/* The lower canonical half: user addresses. */
+#define USER_HALF_END 0x0000800000000000ULL
+/* INT3s ring3.c may have in guest memory at once: caller breakpoints and
+ * sysemu.c's sites. */
+#define RING3_PATCHES (VM_MAX_BREAKPOINTS + SYSEMU_MAX_SITES)
 struct ring3_patch {
 	uint64_t gva, gpa;
 	uint8_t orig;                 /* the guest's byte under our INT3 */
@@ -45,18 +49,15 @@ struct ring3_state {
 	bool step_dr6_ok;
 };
 
-/* SYSCALL and INT n from ring 3 emulated on hosts that mis-deliver them
- * (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c).  A debug register on the
- * guest's #PF entry (where a ring-3 SYSCALL ends up there) and on its #UD
- * entry (where INT n ends up). */
-enum { SYSEMU_PF, SYSEMU_UD, SYSEMU_GATES };
+/* SYSCALL and INT n from 64-bit ring 3 emulated on hosts that mis-deliver
+ * them (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c), at the sites the
+ * caller names: an INT3 there, caught with ring3.c's. */
 struct sysemu_state {
 	bool checked;                 /* the quirk states below were asked */
 	bool syscall, intn;           /* emulate SYSCALL / INT n */
-	uint64_t idt_base;            /* the entries below were read under it */
-	uint64_t entry[SYSEMU_GATES]; /* #PF and #UD gate offsets (0: unread) */
-	int dr[SYSEMU_GATES];         /* their slots in the KVM config, -1 */
-	uint64_t past;                /* a catch here was not ours: leave it */
+	uint64_t site[SYSEMU_MAX_SITES];   /* user addresses of the instructions */
+	size_t nsites;
+	bool report;                  /* end the run with VM_EXIT_SYSEMU */
 	uint64_t syscalls, ints;      /* emulated so far (tests, docs) */
 };
 
@@ -213,20 +214,25 @@ int ring3__prepare(struct vm *vm, bool kvm_step);
 int ring3__debug_exit(struct vm *vm, struct vm_exit *e);
 /* ring3.c: single-stepping here would run 64-bit ring-3 code unstepped. */
 bool ring3__cannot_step(struct vm *vm);
+/* ring3.c: a hardware breakpoint in code segment `cs` would never fire
+ * (64-bit ring 3 on such a host). */
+bool ring3__cannot_stop(struct vm *vm, uint16_t cs);
 /* kvmstats.c: set up (before anything can fail) and release. */
 void kvmstats__init(struct vm *vm);
 void kvmstats__destroy(struct vm *vm);
 /* sysemu.c: force the emulation on or off for this VM (the quirk probes;
  * otherwise the first entry asks quirks__state). */
 void sysemu__force(struct vm *vm, bool syscall, bool intn);
-/* sysemu.c: from dbg__sync, after the caller's and ring3.c's slots: arm
- * the catch entries in free slots of `d` (or over a caller slot just past
- * the entry), not the one at RIP when `skip` (stepping past it).  True
- * if it armed one. */
-bool sysemu__arm(struct vm *vm, struct kvm_guest_debug *d, unsigned skip);
-/* sysemu.c: a debug exit (run.c): 0 = report `e` (filled), 1 = consumed,
- * go on, -1 = not ours (DR6 cleaned of our slots). */
-int sysemu__debug_exit(struct vm *vm, struct vm_exit *e);
+/* sysemu.c: is gva a site whose instruction the VMM runs (ring3.c keeps
+ * an INT3 there)? */
+bool sysemu__is_site(struct vm *vm, uint64_t gva);
+/* sysemu.c: the vCPU is in the user state at site gva (whose first byte
+ * is `orig` under the INT3): run its SYSCALL or INT n.  0 or -1. */
+int sysemu__run_site(struct vm *vm, uint64_t gva, uint8_t orig);
+/* sysemu.c: after site gva ran: the caller sees it (VM_EXIT_SYSEMU when
+ * asked for, or the end of its single step: `e` filled, true) or the run
+ * goes on (false). */
+bool sysemu__report(struct vm *vm, uint64_t gva, struct vm_exit *e);
 /* inject.c: the held IRQ with the highest vector, -1 if none. */
 int irq__highest(const struct vm *vm);
 bool irq__any(const struct vm *vm);

@@ -189,8 +189,7 @@ struct probe {
 	bool (*judge)(const struct vm_exit *first, struct vm *vm, char *why, size_t len);
 	/* Optional: arms what the probe needs before it runs (0 or -1). */
 	int (*setup)(struct vm *vm);
-	/* The VMM can emulate it (sysemu.c): a failed probe runs again
-	 * with the emulation on. */
+	/* The VMM can emulate it (sysemu.c, at the sites a caller names). */
 	bool emulable;
 	int state;                       /* 0 not yet, else enum quirk_state */
 	char report[400];
@@ -330,10 +329,10 @@ static struct probe probes[] = {
 			       hwbp_probe, sizeof(hwbp_probe), 0, judge_hwbp, setup_hwbp },
 };
 
-/* One run of probe p in a fresh VM, the SYSCALL/INT n emulation on or
- * off; true when the judge saw the architecture's behaviour.  `why` gets
- * the judge's line (or why the VM could not run). */
-static bool run_probe(struct probe *p, bool emulate, char *why, size_t len)
+/* One run of probe p in a fresh VM; true when the judge saw the
+ * architecture's behaviour.  `why` gets the judge's line (or why the VM
+ * could not run). */
+static bool run_probe(struct probe *p, char *why, size_t len)
 {
 	struct vm_config cfg = { .mem_size = 4ULL << 20 };
 	struct vm *vm = vm__create(&cfg);
@@ -349,27 +348,13 @@ static bool run_probe(struct probe *p, bool emulate, char *why, size_t len)
 	}
 	/* Decided here, not by asking the quirks (a probe must not wait on
 	 * another one). */
-	sysemu__force(vm, emulate, emulate);
+	sysemu__force(vm, false, false);
 	vcpu__regs(vm)->rdi = p->rdi;
 	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS);
 	if (p->setup && p->setup(vm)) {
 		snprintf(why, len, "probe VM: %s", vmm__error());
 		vm__destroy(vm);
 		return false;
-	}
-	/* The emulation watches the guest's IDT entries, read at an exit:
-	 * step the probe's prologue until its LIDT (no exit otherwise). */
-	if (emulate) {
-		const struct kvm_dtable boot = vcpu__sregs(vm)->idt;
-		dbg__set_singlestep(vm, true);
-		for (int i = 0; i < 200; i++) {
-			const struct kvm_dtable *idt = &vcpu__sregs(vm)->idt;
-			if (idt->base != boot.base || idt->limit != boot.limit)
-				break;
-			if (vcpu__run(vm, &e, 1) || e.kind != VM_EXIT_SINGLESTEP)
-				break;
-		}
-		dbg__set_singlestep(vm, false);
 	}
 	if (vcpu__run(vm, &e, 1000))
 		e.kind = VM_EXIT_UNEXPECTED;
@@ -380,32 +365,21 @@ static bool run_probe(struct probe *p, bool emulate, char *why, size_t len)
 
 static int probe_state(struct probe *p)
 {
-	char emul[200];
-
-	if (run_probe(p, false, p->report, sizeof(p->report)))
+	if (run_probe(p, p->report, sizeof(p->report)))
 		return QUIRK_WORKS;
 	if (!p->emulable)
 		return QUIRK_BROKEN;
-	/* Opt-in (KINJECT_SYSEMU=1): the catches need free debug registers,
-	 * so whether a given SYSCALL or INT n is emulated depends on how many
-	 * the harness uses at that moment, and a sweep's plan (four) and its
-	 * cases (fewer) would see the guest take different paths.  Off, the
-	 * guest is told to avoid what the host breaks (docs/vmm.md). */
+	/* The VMM runs them at the sites its caller names (sysemu.c; checked
+	 * against the SDM by tests/test_vmm_sysemu.c).  KINJECT_SYSEMU=0
+	 * turns that off: the guest is then told to avoid them. */
 	const char *env = getenv("KINJECT_SYSEMU");
-	if (!env || strcmp(env, "1")) {
+	if (env && !strcmp(env, "0")) {
 		size_t n = strlen(p->report);
 		snprintf(p->report + n, sizeof(p->report) - n,
-			 " (the VMM can emulate it: KINJECT_SYSEMU=1, experimental)");
+			 " (the VMM's emulation is off: KINJECT_SYSEMU=0)");
 		return QUIRK_BROKEN;
 	}
-	/* The host deviates: does the VMM's emulation give the guest what
-	 * the architecture says?  Only then is it used. */
-	bool ok = run_probe(p, true, emul, sizeof(emul));
-	if (ok)
-		return QUIRK_EMULATED;
-	size_t n = strlen(p->report);
-	snprintf(p->report + n, sizeof(p->report) - n, " (and the VMM's emulation failed: %s)", emul);
-	return QUIRK_BROKEN;
+	return QUIRK_EMULATED;
 }
 
 enum quirk_state quirks__state(enum quirk q)

@@ -29,8 +29,8 @@ enum quirk_state {
 	QUIRK_BROKEN = -1,            /* the host deviates, nothing makes up for it */
 	QUIRK_WORKS = 1,              /* the host does what the architecture says */
 	/* The host deviates and the VMM emulates the architecture instead
-	 * (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c); the probe ran again
-	 * with the emulation and passed. */
+	 * (QUIRK_SYSCALL, QUIRK_INT80: vmm/sysemu.c), at the sites of 64-bit
+	 * user code the caller names with vm__sysemu_sites(). */
 	QUIRK_EMULATED = 2,
 };
 /* Probed once in throwaway VMs and cached; unless QUIRK_WORKS, vmm__error()

@@ -28,6 +28,12 @@
  *
  * The internal debug registers take free slots first, then the slot of a
  * breakpoint already seen stopping by INT3, then any emulated slot's.
+ *
+ * sysemu.c's sites (SYSCALL / INT n the host mis-delivers) get INT3s the
+ * same way, for good while the guest has a #BP gate: at the #BP entry the
+ * vCPU is rewound to the user state at the site and sysemu.c runs the
+ * instruction; a caller's breakpoint at a site stops first, and resuming
+ * from that stop runs the instruction the same way (no TF step).
  */
 #include <errno.h>
 #include <string.h>
@@ -35,7 +41,6 @@
 #include "internal.h"
 #include "quirks.h"
 
-#define USER_END   0x0000800000000000ULL
 #define RFLAGS_TF  (1ULL << 8)
 #define INT3       0xcc
 
@@ -51,12 +56,20 @@ bool ring3__cannot_step(struct vm *vm)
 	return in_ring3_64(vm) && !quirks__works(QUIRK_RING3_HWBP);
 }
 
+bool ring3__cannot_stop(struct vm *vm, uint16_t cs)
+{
+	struct kvm_segment seg;
+
+	return (cs & 3) == 3 && !vcpu__segment(vm, cs, &seg) && seg.l &&
+	       !quirks__works(QUIRK_RING3_HWBP);
+}
+
 void ring3__slot_changed(struct vm *vm, int slot)
 {
 	struct ring3_state *r3 = &vm->r3;
 
 	r3->seen64[slot] = false;
-	r3->emul[slot] = vm->bp_on[slot] && vm->bp_addr[slot] < USER_END &&
+	r3->emul[slot] = vm->bp_on[slot] && vm->bp_addr[slot] < USER_HALF_END &&
 			 !quirks__works(QUIRK_RING3_HWBP);
 	if (r3->emul[slot])
 		r3->active = true;
@@ -82,6 +95,8 @@ static bool patch_wanted(struct vm *vm, uint64_t gva)
 
 	if (r3->step && r3->step_addr == gva)
 		return false;
+	if (r3->bp_entry && sysemu__is_site(vm, gva))
+		return true;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == gva)
 			return true;
@@ -126,6 +141,9 @@ static bool fix_memory(struct vm *vm)
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (vm->bp_on[i] && r3->emul[i] && !patch_at(vm, vm->bp_addr[i]))
 			patch_new(vm, vm->bp_addr[i]);
+	for (size_t i = 0; r3->bp_entry && i < vm->sys.nsites; i++)
+		if (sysemu__is_site(vm, vm->sys.site[i]) && !patch_at(vm, vm->sys.site[i]))
+			patch_new(vm, vm->sys.site[i]);
 	for (int i = 0; i < RING3_PATCHES; i++) {
 		struct ring3_patch *p = &r3->patch[i];
 		if (!p->used)
@@ -162,13 +180,19 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 	if (!r3->active)
 		return 0;
 	/* Resuming from a ring-3 stop with nothing delivered first: the
-	 * instruction runs once with TF before its INT3 goes back. */
+	 * instruction runs once with TF before its INT3 goes back -- or, at
+	 * a sysemu site, is run by the VMM (its INT3 stays). */
 	if (r3->stopped) {
 		uint64_t a = r3->stopped;
+		struct ring3_patch *p;
 
 		r3->stopped = 0;
 		read_gates(vm);
-		if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step && r3->db_entry &&
+		if (r->rip == a && in_ring3_64(vm) && !r3->step && (p = patch_at(vm, a)) &&
+		    sysemu__is_site(vm, a) && !vcpu__event_due(&vm->run->s.regs.events)) {
+			if (sysemu__run_site(vm, a, p->orig))
+				return -1;
+		} else if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step && r3->db_entry &&
 		    !vcpu__event_due(&vm->run->s.regs.events) && patch_wanted(vm, a)) {
 			uint64_t gpa;
 			r3->step = true;
@@ -192,7 +216,7 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 			vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS);
 		}
 	}
-	bool need = r3->step;
+	bool need = r3->step || vm->sys.nsites;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		need |= vm->bp_on[i] && r3->emul[i];
 	if (need)
@@ -234,7 +258,19 @@ static int fail_exit(struct vm *vm, struct vm_exit *e)
 	return 0;
 }
 
-/* At the #BP entry: our INT3?  0 = stop reported, -1 = not ours. */
+/* At the #BP entry, our INT3 at a sysemu site no caller stops at: the
+ * vCPU back at the site, its instruction run.  1 = consumed, 0 = `e`
+ * filled (a caller's single step ends here, or a failure). */
+static int site_hit(struct vm *vm, struct vm_exit *e, const struct frame *f,
+		    const struct ring3_patch *p)
+{
+	if (rewind_user(vm, f, p->gva, f->rflags) || sysemu__run_site(vm, p->gva, p->orig))
+		return fail_exit(vm, e);
+	return sysemu__report(vm, p->gva, e) ? 0 : 1;
+}
+
+/* At the #BP entry: our INT3?  0 = stop reported (or `e` filled), 1 =
+ * consumed (a sysemu site), -1 = not ours. */
 static int bp_entry_hit(struct vm *vm, struct vm_exit *e)
 {
 	struct ring3_state *r3 = &vm->r3;
@@ -250,6 +286,8 @@ static int bp_entry_hit(struct vm *vm, struct vm_exit *e)
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == a)
 			bits |= 1u << i;
+	if (!bits)
+		return site_hit(vm, e, &f, p);
 	vm__write_gpa(vm, p->gpa, &p->orig, 1);
 	if (rewind_user(vm, &f, a, f.rflags))
 		return fail_exit(vm, e);

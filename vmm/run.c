@@ -31,6 +31,7 @@ const char *vm_exit__name(enum vm_exit_kind k)
 		[VM_EXIT_INTERNAL_ERROR] = "KVM internal error",
 		[VM_EXIT_BUDGET] = "exit budget exhausted",
 		[VM_EXIT_UNEXPECTED] = "unexpected exit",
+		[VM_EXIT_SYSEMU] = "SYSCALL/INT n run by the VMM",
 	};
 	if ((unsigned)k < sizeof(names) / sizeof(names[0]) && names[k])
 		return names[k];
@@ -240,11 +241,6 @@ static int handle_debug(struct vm *vm, struct vm_exit *e)
 		snprintf(e->reason, sizeof(e->reason), "debug exit with exception %u at 0x%llx",
 			 d->exception, (unsigned long long)d->pc);
 		return 0;
-	}
-	int sys = sysemu__debug_exit(vm, e);   /* emulated SYSCALL / INT n */
-	if (sys >= 0) {
-		vm->tmp_slot = -1;
-		return sys;
 	}
 	bool tmp = vm->tmp_slot >= 0 && (d->dr6 & (1ULL << vm->tmp_slot));
 	vm->tmp_slot = -1;

@@ -117,6 +117,8 @@ enum vm_exit_kind {
 	VM_EXIT_INTERNAL_ERROR,/* KVM internal error */
 	VM_EXIT_BUDGET,        /* the exit budget or the deadline ran out: a hang */
 	VM_EXIT_UNEXPECTED,    /* any other exit (unknown port, MMIO...) */
+	VM_EXIT_SYSEMU,        /* the VMM ran a site's SYSCALL/INT n: exit.sysemu
+				* (only after vm__sysemu_report(vm, true)) */
 };
 struct vm_exit {
 	enum vm_exit_kind kind;
@@ -129,6 +131,10 @@ struct vm_exit {
 		int slot;                 /* breakpoint slot, -1 for single-step */
 		uint64_t dr6, pc;
 	} debug;
+	struct {
+		uint64_t site;            /* the instruction's user address */
+		int vector;               /* INT n's n; -1 for SYSCALL */
+	} sysemu;
 	char reason[160];             /* human-readable detail for failures */
 };
 /* Runs until an exit the caller must see.  Console output is consumed here
@@ -166,6 +172,21 @@ uint64_t vm__run_ns(const struct vm *vm);
  * "insn_emulation", "halt_exits", ...): work inside KVM_RUN that never
  * reaches the VMM.  0, or -1 (vmm__error) where KVM has no such counter. */
 int vcpu__kvm_stat(struct vm *vm, const char *name, uint64_t *val);
+
+/* ---- sysemu.c: SYSCALL / INT n where the host mis-delivers them ---------- */
+#define SYSEMU_MAX_SITES 64
+/* The user addresses of the SYSCALL and INT n instructions in the guest's
+ * 64-bit user code: where the host mis-delivers them from ring 3
+ * (quirks.h: QUIRK_SYSCALL, QUIRK_INT80 EMULATED), the VMM runs them
+ * there itself (an INT3 caught at the guest's #BP entry); elsewhere the
+ * list is kept and unused.  Replaces the list.  0 or -1. */
+int vm__sysemu_sites(struct vm *vm, const uint64_t *gva, size_t n);
+/* With `on`, each site the VMM runs (caught at its INT3) ends vcpu__run
+ * with VM_EXIT_SYSEMU: the vCPU at LSTAR after a SYSCALL, or with the INT
+ * n (or its fault) injected, not yet delivered.  For callers that must see
+ * every kernel entry (the sweep's plan).  A site run on the resume from
+ * a caller's breakpoint there is not reported. */
+void vm__sysemu_report(struct vm *vm, bool on);
 
 /* ---- vcpu.c: register state -------------------------------------------- */
 struct kvm_regs *vcpu__regs(struct vm *vm);        /* sync_regs, always valid */

@@ -51,6 +51,13 @@
  * such an address as `user:LABEL+OFF`. */
 #define KINJECT_USER_TEXT_VA    0x400000
 
+/* KINJECT_SYSEMU_SITES: the guest lists the link addresses of the SYSCALL
+ * and INT n instructions of its 64-bit ring-3 code as 64-bit words from
+ * symbol __sysemu_sites_start to __sysemu_sites_end (both in a loaded
+ * section).  On hosts that mis-deliver them from ring 3 the VMM runs them
+ * there itself (vmm/sysemu.c); the guest then uses SYSCALL as on any
+ * machine.  A guest without the symbols gets `syscall=0` there. */
+
 /* ------------------------------------------------------------------------
  * I/O ports (guest -> VMM)
  *   console: `outb %al, $KINJECT_PORT_CONSOLE`, one byte of text.

@@ -12,7 +12,7 @@
 user_check_fail:
 	mov %fs:UD_STEP, %r10
 	mov $SYS_CHECK, %eax
-	int $0x80
+	USER_INT 0x80
 	ud2
 
 /* The same for code without an FS data area. */
@@ -20,7 +20,7 @@ user_check_fail:
 user_check_fail_nostep:
 	xor %r10d, %r10d
 	mov $SYS_CHECK, %eax
-	int $0x80
+	USER_INT 0x80
 	ud2
 
 /* The handler's `ret` lands here with RSP just above the return address.
@@ -30,10 +30,10 @@ user_check_fail_nostep:
 	.globl user_restorer
 user_restorer:
 	mov $SYS_SIGRETURN, %eax
-	syscall
+	USER_SYSCALL
 	ud2
 	.globl user_restorer80
 user_restorer80:
 	mov $SYS_SIGRETURN, %eax
-	int $0x80
+	USER_INT 0x80
 	ud2

@@ -67,7 +67,7 @@ user_spin_loop:
 	push %rdi
 	mov $KINJECT_VEC_TIMER, %edi
 	mov $SYS_RAISE_IRQ, %eax
-	int $0x80
+	USER_INT 0x80
 	pop %rdi
 	pop %rax
 1:	dec %r15

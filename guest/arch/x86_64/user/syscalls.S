@@ -53,7 +53,7 @@ user_syscalls_entry:
 	movq $1, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_GETPID, %eax
-	syscall
+	USER_SYSCALL
 .Lret1:
 	cmp %fs:UD_PID, %rax
 	jne .Lbad_pid
@@ -66,7 +66,7 @@ user_syscalls_entry:
 	movq $2, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_ECHO, %eax
-	syscall
+	USER_SYSCALL
 	call echo_expected
 	cmp %rcx, %rax
 	jne .Lbad_echo
@@ -77,7 +77,7 @@ user_syscalls_entry:
 	movq $3, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_GETPID, %eax
-	int $0x80
+	USER_INT 0x80
 	cmp %fs:UD_PID, %rax
 	jne .Lbad_pid
 	CHECK_REGS NOT_INT80_CLOBBERED
@@ -86,7 +86,7 @@ user_syscalls_entry:
 	movq $4, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_ECHO, %eax
-	int $0x80
+	USER_INT 0x80
 	CHECK_REGS NOT_INT80_CLOBBERED
 	call echo_expected
 	cmp %rcx, %rax
@@ -98,12 +98,12 @@ user_syscalls_entry:
 	cmpq $0, user_has_syscall(%rip)
 	je 3f
 	mov $0x7fff, %eax
-	syscall
+	USER_SYSCALL
 	cmp $-ENOSYS, %rax
 	jne .Lbad_enosys
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
 3:	mov $0x7fff, %eax
-	int $0x80
+	USER_INT 0x80
 	cmp $-ENOSYS, %rax
 	jne .Lbad_enosys
 
@@ -116,9 +116,9 @@ user_syscalls_entry:
 	mov $SYS_RAISE_IRQ, %eax
 	cmpq $0, user_has_syscall(%rip)
 	je 4f
-	syscall
+	USER_SYSCALL
 	jmp 5f
-4:	int $0x80
+4:	USER_INT 0x80
 5:	mov %fs:UD_RDI, %rdi
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
 
@@ -129,7 +129,7 @@ user_syscalls_entry:
 	jnz 2f
 	LOAD_REGS ALL_REGS
 	mov $SYS_YIELD, %eax
-	int $0x80
+	USER_INT 0x80
 	test %rax, %rax
 	jnz .Lbad_yield
 	CHECK_REGS NOT_INT80_CLOBBERED

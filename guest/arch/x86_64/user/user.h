@@ -25,6 +25,24 @@
 
 #define ALL_REGS rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
 
+/* SYSCALL and INT n in 64-bit ring-3 code go through these: each site is
+ * listed in .sysemu_sites (abi.h KINJECT_SYSEMU_SITES), so a VMM on a host
+ * that mis-delivers them from ring 3 can run them there itself.  (Compat
+ * code cannot have sites: ss16.S uses plain int $0x80.) */
+.macro USER_SYSCALL
+9100:	syscall
+	.pushsection .sysemu_sites, "a"
+	.quad 9100b
+	.popsection
+.endm
+
+.macro USER_INT vec
+9101:	int $\vec
+	.pushsection .sysemu_sites, "a"
+	.quad 9101b
+	.popsection
+.endm
+
 /* Load each listed register with its pattern. */
 .macro LOAD_REGS regs:vararg
 .irp r, \regs
