@@ -443,6 +443,8 @@ static uint64_t handler_for(const struct session *s, const struct vm_event *e)
 
 /* ---- breakpoint hits ------------------------------------------------------------ */
 
+static const volatile uint8_t *s_percpu(const struct run *R);
+
 static void arm_resume(struct run *R)
 {
 	while (R->resume_top >= 0 && R->x.resumed[R->resume_top])
@@ -461,10 +463,17 @@ static void arm_resume(struct run *R)
 		bp_clear(R, SLOT_STOP);
 		R->handler = 0;
 	}
-	/* Trace mode: the traced part is over; stop stepping at the next
-	 * boundary where no slot sits (see run_once_more). */
-	if (R->stepping)
-		R->want_unstep = true;
+	/* Trace mode: the traced part is over -- unless the outermost context
+	 * is the kernel's, working for a task that came from ring 3 (its
+	 * frame at the top of the task stack has a user CS): the way back
+	 * to ring 3 is the injections' too (exit work, the return's
+	 * checks), so it is traced up to that IRET or SYSRET
+	 * (trace__before_run). */
+	if (R->stepping && !R->searching && R->x.stop[0].cpl == 0) {
+		uint64_t top = *(const volatile uint64_t *)(s_percpu(R) + KINJECT_PCPU_TOP_OF_STACK), cs;
+		R->until_user = !vm__read_gva(R->s->g.vm, 0, top - sizeof(struct kinject_frame) +
+					      KINJECT_FRAME_CS, &cs, sizeof(cs)) && (cs & 3) == 3;
+	}
 	/* Tail mode: past the last step, the rest of the run is a bounded
 	 * tail (a resume while searching has a step still to come). */
 	if (!R->searching && R->s->opts.tail_exits && !R->tail_end)
@@ -801,7 +810,7 @@ static int inject_step(struct run *R, unsigned k)
 		bp_set(R, SLOT_SWITCH, R->s->switch_to);
 	if (R->trace) {
 		R->deliver_pending = true;
-		R->want_unstep = false;
+		R->until_user = false;
 		R->last_injected = k + 1;
 	}
 	return 0;

@@ -110,7 +110,9 @@ struct run {
 	bool trace;                          /* this run single-steps after injections */
 	bool stepping;                       /* single-step on, slots kept in software */
 	bool deliver_pending;                /* run to the injected event's gate first */
-	bool want_unstep;                    /* every context resumed: stop stepping */
+	/* Every context resumed, the last in the kernel, of a task that came
+	 * from ring 3: stepping goes on to its return there (trace__before_run). */
+	bool until_user;
 	bool bp_on[VM_MAX_BREAKPOINTS];      /* the slots as the hooks armed them */
 	uint64_t bp_addr[VM_MAX_BREAKPOINTS];
 	uint64_t steps, budget_steps;

@@ -412,7 +412,13 @@ int trace__before_run(struct run *R, int *host_err)
 	if (R->resume_top < 0) {
 		/* Every interrupted context is back: on to the verdict unstepped,
 		 * from a boundary where no slot sits (the hardware would report
-		 * the arrival just seen once more). */
+		 * the arrival just seen once more) -- after the task's return
+		 * to ring 3, if that is still to come (arm_resume): the oracles
+		 * judged that IRET or SYSRET before it runs (to_user). */
+		if (R->until_user && !R->to_user && R->steps < R->budget_steps) {
+			step_guard(R);
+			return -1;
+		}
 		if (!run__bp_at(R, rip))
 			run__step_off(R);
 		return -1;

@@ -661,6 +661,18 @@ static const struct driver drivers[] = {
 	 * the return to the first signal's handler is judged by exitwork). */
 	{ "u-sig-window", "user-spin", "stop at user:user_spin_loop+0x43 hit 5 when cpl=3 ; inject irq 0xfc",
 	  "trace", "stop at exit_work_window hit 1 when if=1 ; inject irq 0xfc" },
+	/* The SYSCALL path (where the host mis-delivers SYSCALL, the VMM runs
+	 * it: vmm/sysemu.c).  Ring 3 right after a SYSRET: cr3 and
+	 * transparency at the stop and the resume.  A signal posted inside a
+	 * system call (its C code runs with IRQs on) makes the SYSCALL exit
+	 * call exit_to_user_work(); the second comes in its window, as in
+	 * u-sig-window.  (Hit 2: the first SYSCALL's getpid; hit 1 is the
+	 * int $0x80 sigaction before it.  Not a reschedule IPI: the return
+	 * from it to the preemptible system call switches at once.) */
+	{ "sys-irq-ret", "syscalls", "stop at user:user_syscalls_ret1 hit 2 when cpl=3 ; inject irq 0xff",
+	  NULL, NULL },
+	{ "sys-sig-window", "syscalls", "stop at task_current hit 2 when cpl=0 if=1 ; inject irq 0xfc",
+	  "trace", "stop at exit_work_window hit 1 when if=1 ; inject irq 0xfc" },
 };
 #define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
@@ -672,10 +684,10 @@ const char *mutate__driver_name(size_t i) { return i < NDRIVERS ? drivers[i].nam
 static const char *const class_first[MUT_NCLASSES][CLASS_FIRST_MAX] = {
 	[MUT_SWAPGS] = { "u-nmi-iret", "u-pf-iret", "sig-nmi-iret", "ss16-nmi-iret", "u-nmi" },
 	[MUT_CR3] = { "u-irq", "u-nmi-iret", "u-db-iret", "u-pf-iret", "sig-nmi-iret", "u-nmi",
-		      "ss16-irq" },
+		      "ss16-irq", "sys-irq-ret" },
 	[MUT_ESPFIX] = { "ss16-irq-trace", "ss16-irq", "ss16-nmi-iret" },
 	[MUT_PREEMPT_IF] = { "k-resched-irqs-off", "k-resched" },
-	[MUT_RESCHED] = { "u-sig-window", "u-nmi-iret", "sig-nmi-iret", "p-resched" },
+	[MUT_RESCHED] = { "u-sig-window", "sys-sig-window", "u-nmi-iret", "sig-nmi-iret", "p-resched" },
 	[MUT_IRQSTACK] = { "k-irq" },
 	[MUT_PARANOID_CS] = { "u-nmi-iret", "u-db-iret", "k-nmi", "k-db" },
 	[MUT_REGS] = { "k-early-nm", "k-irq", "k-nmi", "k-db", "u-nmi-iret", "u-pf-iret", "u-nmi",

@@ -66,6 +66,20 @@ static long sys_set_base(uint32_t msr, uint64_t base)
 	return 0;
 }
 
+/* What a debugger writing the task's registers does, on itself: every
+ * saved register the system call convention does not define is flipped
+ * (not RAX, the result; not RCX, R11 or RSP, which SYSRET uses, so the
+ * fast return stays allowed).  Whichever way the kernel returns, it must
+ * load them all from the frame. */
+static void sys_rewrite(struct kinject_frame *f)
+{
+	uint64_t *r[] = { &f->rbx, &f->rdx, &f->rsi, &f->rdi, &f->rbp, &f->r8, &f->r9,
+			  &f->r10, &f->r12, &f->r13, &f->r14, &f->r15 };
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		*r[i] = ~*r[i];
+}
+
 void do_syscall(struct kinject_frame *f)
 {
 	uint64_t nr = f->orig_rax, a0 = f->rdi, a1 = f->rsi, a2 = f->rdx;
@@ -116,6 +130,10 @@ void do_syscall(struct kinject_frame *f)
 		break;
 	case SYS_SET_GS_BASE:
 		ret = sys_set_base(MSR_KERNEL_GS_BASE, a0);
+		break;
+	case SYS_REWRITE:
+		sys_rewrite(f);
+		ret = 0;
 		break;
 	default:
 		ret = -ENOSYS;

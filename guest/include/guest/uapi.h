@@ -26,7 +26,10 @@
 #define SYS_RAISE_NMI   10  /* (): pending NMI */
 #define SYS_SET_FS_BASE 11  /* (base) */
 #define SYS_SET_GS_BASE 12  /* (base) */
-#define SYS_NR          13
+#define SYS_REWRITE     13  /* () -> 0: flips every bit of the saved RBX, RDX, RSI,
+			       RDI, RBP, R8-R10, R12-R15 (a debugger's register
+			       write); the return loads them from the frame */
+#define SYS_NR          14
 
 #define EFAULT  14
 #define EINVAL  22

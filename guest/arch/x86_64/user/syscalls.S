@@ -49,15 +49,17 @@ user_syscalls_entry:
 .Lloop:
 	cmpq $0, user_has_syscall(%rip)
 	je .Lno_syscall_12
-	/* 1: SYSCALL getpid. */
+	/* 1: SYSCALL getpid.  user_syscalls_ret1: ring 3 right after a
+	 * SYSRET (harness cases stop there). */
 	movq $1, %fs:UD_STEP
 	LOAD_REGS ALL_REGS
 	mov $SYS_GETPID, %eax
 	USER_SYSCALL
-.Lret1:
+	.globl user_syscalls_ret1
+user_syscalls_ret1:
 	cmp %fs:UD_PID, %rax
 	jne .Lbad_pid
-	lea .Lret1(%rip), %rax
+	lea user_syscalls_ret1(%rip), %rax
 	cmp %rax, %rcx
 	jne .Lbad_rcx_sysret
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
@@ -146,16 +148,38 @@ user_syscalls_entry:
 	cmp %fs:UD_SIGCOUNT, %rax
 	jne .Lbad_sigcount
 
+	/* 9: the kernel rewrites the saved registers (SYS_REWRITE), then
+	 * returns as usual: through SYSRET for SYSCALL (RCX, R11 and RIP
+	 * untouched), IRET for int $0x80.  Each must load every register
+	 * from the frame, not keep what it has. */
+	movq $9, %fs:UD_STEP
+	cmpq $0, user_has_syscall(%rip)
+	je 6f
+	LOAD_REGS ALL_REGS
+	mov $SYS_REWRITE, %eax
+	USER_SYSCALL
+	NOT_REGS NOT_SYSCALL_CLOBBERED
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+6:	LOAD_REGS ALL_REGS
+	mov $SYS_REWRITE, %eax
+	USER_INT 0x80
+	NOT_REGS NOT_SYSCALL_CLOBBERED
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+
 	decq %fs:UD_ARG
 	jnz .Lloop
 	xor %edi, %edi
 	SYS80 SYS_EXIT
 	ud2
 
-/* SIGTRAP: count it; sigreturn puts every register back. */
+/* SIGTRAP: count the int3 ones (an asynchronous SIGTRAP, vector 0xfc,
+ * may come from the harness at any time); sigreturn puts every register
+ * back. */
 sys_sig_handler:
+	cmpq $3, SIGINFO_VECTOR(%rsi)
+	jne 1f
 	incq %fs:UD_SIGCOUNT
-	ret
+1:	ret
 
 /* RCX = rdi + 2 rsi + 3 rdx + 5 r10 + 7 r8 + 11 r9 from the patterns;
  * clobbers R11. */

@@ -43,6 +43,13 @@
 	.popsection
 .endm
 
+/* Flip every bit of each listed register. */
+.macro NOT_REGS regs:vararg
+.irp r, \regs
+	not %\r
+.endr
+.endm
+
 /* Load each listed register with its pattern. */
 .macro LOAD_REGS regs:vararg
 .irp r, \regs
