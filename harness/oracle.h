@@ -163,5 +163,6 @@ extern const struct oracle oracle_gs;
 extern const struct oracle oracle_stack;
 extern const struct oracle oracle_cr3;
 extern const struct oracle oracle_exitwork;
+extern const struct oracle oracle_restore;
 
 #endif /* KINJECT_ORACLE_H */

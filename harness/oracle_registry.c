@@ -24,6 +24,7 @@ static const struct oracle *const registry[] = {
 	&oracle_stack,
 	&oracle_cr3,
 	&oracle_exitwork,
+	&oracle_restore,
 };
 
 const struct oracle *const *oracle__all(size_t *n)
