@@ -188,16 +188,21 @@ static int run_to_once(struct disc *d, const uint64_t *addrs, unsigned n, struct
 	for (;;) {
 		if (vcpu__run(vm, &e, KINJECT_BOOT_MAX_EXITS))
 			return -1;
-		if (e.kind == VM_EXIT_SYSEMU && e.sysemu.vector < 0) {
+		const struct kvm_vcpu_events *ev = vcpu__events(vm);
+		bool trap = ev->exception.pending || ev->exception.injected;
+		if (e.kind == VM_EXIT_SYSEMU && e.sysemu.vector < 0 && !trap) {
 			arm(vm, NULL, 0);
 			arrive(d, vcpu__regs(vm)->rip);      /* LSTAR, CPL 0 */
 			dbg__set_singlestep(vm, true);
 			return 1;
 		}
 		if (e.kind == VM_EXIT_SYSEMU) {
-			/* Delivered on the next entry: seen past its gate's first
-			 * instruction, as any event from ring 3 (second()). */
-			gate[0] = second(d, idt_gate(d, (unsigned)e.sysemu.vector));
+			/* An INT n, or a SYSCALL begun with TF (its #DB comes
+			 * before LSTAR's first instruction): delivered on the
+			 * next entry, seen past its gate's first instruction, as
+			 * any event from ring 3 (second()). */
+			gate[0] = second(d, idt_gate(d, e.sysemu.vector >= 0 ?
+							(unsigned)e.sysemu.vector : ev->exception.nr));
 			addrs = gate;
 			n = 1;
 			arm(vm, addrs, n);

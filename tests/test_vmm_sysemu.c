@@ -231,6 +231,35 @@ static void test_breakpoint_at_site(void)
 	g_free(&g);
 }
 
+/* A SYSCALL that starts with TF set traps after it, at CPL 0 before
+ * LSTAR's first instruction, on the user's stack (bug #8, XSA-204: an
+ * emulator that forgot this trap). */
+static void test_syscall_with_tf(void)
+{
+	struct g g;
+
+	if (!start(&g, NULL))
+		return;
+	KT_ASSERT_OK(dbg__set_breakpoint(g.vm, 1, sym(&g, "u_syscall")));
+	struct vm_exit e = run1(&g);
+	CU_ASSERT_EQUAL_FATAL(e.kind, VM_EXIT_BREAKPOINT);
+	KT_ASSERT_OK(dbg__clear_breakpoint(g.vm, 1));
+	vcpu__regs(g.vm)->rflags |= 0x100;             /* TF, as a debugger sets it */
+	vcpu__mark_dirty(g.vm, KVM_SYNC_X86_REGS);
+	e = run1(&g);
+	/* The #DB stub: PROBE(0x101, error code, frame RIP), its frame above
+	 * four pushes, the vector and the error code. */
+	CU_ASSERT_FATAL(probe(&e, 0x101));
+	KT_ASSERT_EQ_U64(e.hcall.args[2], KENTRY);
+	uint64_t f[5] = { 0 };
+	KT_ASSERT_OK(vm__read_gva(g.vm, 0, vcpu__regs(g.vm)->rsp + 48, f, sizeof(f)));
+	KT_ASSERT_EQ_U64(f[1], 0x08);                   /* CPL 0 */
+	KT_ASSERT_EQ_U64(f[2] & 0x100, 0);              /* FMASK cleared TF */
+	KT_ASSERT_EQ_U64(f[3], sym(&g, "ustack_top"));  /* the user's RSP */
+	KT_ASSERT_EQ_U64(vcpu__regs(g.vm)->r11 & 0x100, 0x100);   /* the user's TF kept */
+	g_free(&g);
+}
+
 /* The next exit is the report of the site `site` (vector -1: SYSCALL). */
 static void expect_sysemu(struct g *g, const char *site, int vector)
 {
@@ -289,6 +318,7 @@ static CU_TestInfo tests[] = {
 	{ "SYSCALL at LSTAR at CPL 0, SYSRET at RCX, int $0x80 frame, #GP, #UD", test_rounds },
 	{ "a breakpoint at a site stops before it; the resume runs it", test_breakpoint_at_site },
 	{ "VM_EXIT_SYSEMU reports each site run, when asked", test_report },
+	{ "SYSCALL with TF: #DB at LSTAR before its first instruction", test_syscall_with_tf },
 	{ "no debug register left for the catch: one-line error", test_no_register_left },
 	CU_TEST_INFO_NULL,
 };

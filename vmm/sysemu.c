@@ -24,7 +24,11 @@
  *  - `0f 05`: the vCPU gets what the SDM's SYSCALL gives from that state
  *    (RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~FMASK, CS = STAR[47:32]
  *    and SS = STAR[47:32] + 8 as flat DPL-0 segments with fixed caches,
- *    RIP = LSTAR; #UD instead if EFER.SCE is clear);
+ *    RIP = LSTAR; #UD instead if EFER.SCE is clear).  With the user's TF
+ *    set, the single-step trap of the SYSCALL itself comes next, as on
+ *    hardware: a #DB (DR6.BS) at LSTAR's first instruction, at CPL 0 on
+ *    the user's RSP and GS -- the state of bug #8 of x86-entry-bugs.md
+ *    (XSA-204 was an emulator that forgot it);
  *  - `cd ib`: the gate is checked as INT n does (#GP(n*8+2) past the IDT
  *    limit, for a gate that is not an interrupt/trap gate, or with DPL <
  *    3; #NP(n*8+2) when not present) and the interrupt is injected as a
@@ -138,6 +142,7 @@ static int emulate_syscall(struct vm *vm, uint64_t next)
 		.base = 0, .limit = 0xffffffff, .selector = (uint16_t)(sel + 8), .type = 3,
 		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
 	};
+	bool tf = r->rflags & RFLAGS_TF;
 	r->rcx = next;
 	r->r11 = r->rflags & ~RFLAGS_RF;
 	r->rflags = (r->rflags & ~msr[2] & ~RFLAGS_RF) | 2;
@@ -146,6 +151,13 @@ static int emulate_syscall(struct vm *vm, uint64_t next)
 	sr->ss = ss;
 	vcpu__mark_dirty(vm, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
 	vm->sys.syscalls++;
+	if (tf) {
+		/* TF was set when the SYSCALL began: its single-step trap,
+		 * recognised after it, before LSTAR's first instruction. */
+		struct vm_event db = { .kind = VM_EVENT_EXCEPTION, .vector = 1,
+				       .has_payload = true, .payload = DR6_BS };
+		return vcpu__inject(vm, &db);
+	}
 	return 0;
 }
 
@@ -208,7 +220,8 @@ void vm__sysemu_report(struct vm *vm, bool on)
 bool sysemu__report(struct vm *vm, uint64_t gva, struct vm_exit *e)
 {
 	const struct kvm_vcpu_events *ev = &vm->run->s.regs.events;
-	bool delivering = ev->interrupt.injected || ev->exception.injected;
+	bool delivering = ev->interrupt.injected || ev->exception.injected ||
+			  ev->exception.pending;
 
 	if (vm->sys.report) {
 		e->kind = VM_EXIT_SYSEMU;

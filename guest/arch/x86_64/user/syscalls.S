@@ -166,6 +166,28 @@ user_syscalls_ret1:
 	NOT_REGS NOT_SYSCALL_CLOBBERED
 	CHECK_REGS NOT_SYSCALL_CLOBBERED
 
+	/* 10: a SYSCALL single-stepped into (bug #8): TF set by the POPF
+	 * right before it, so the CPU traps after the SYSCALL, at CPL 0
+	 * before the kernel's stack switch (its #DB must survive that and
+	 * keep the user's TF, in R11); the return is through IRET and every
+	 * user instruction then traps (SIGTRAP for vector 1: not counted)
+	 * until the POPF that clears TF. */
+	movq $10, %fs:UD_STEP
+	cmpq $0, user_has_syscall(%rip)
+	je 7f
+	LOAD_REGS ALL_REGS
+	mov $SYS_GETPID, %eax
+	pushf
+	orq $0x100, (%rsp)			/* TF */
+	popf
+	USER_SYSCALL
+	pushf
+	andq $~0x100, (%rsp)
+	popf
+	cmp %fs:UD_PID, %rax
+	jne .Lbad_pid
+	CHECK_REGS NOT_SYSCALL_CLOBBERED
+7:
 	decq %fs:UD_ARG
 	jnz .Lloop
 	xor %edi, %edi
