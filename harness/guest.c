@@ -71,9 +71,10 @@ static bool pass_sysemu_sites(struct guest *g)
 	uint64_t site[SYSEMU_MAX_SITES];
 	size_t n = 0;
 
-	if (!a || !b || !u || !ue || b->addr <= a->addr)
+	if (!a || !b || !u || !ue || b->addr <= a->addr || (b->addr - a->addr) % 8 ||
+	    (b->addr - a->addr) / 8 > SYSEMU_MAX_SITES)
 		return false;
-	for (uint64_t p = a->addr; p < b->addr && n < SYSEMU_MAX_SITES; p += 8) {
+	for (uint64_t p = a->addr; p < b->addr; p += 8) {
 		uint64_t link;
 		if (vm__read_gva(g->vm, 0, p, &link, sizeof(link)) || link < u->addr ||
 		    link >= ue->addr)
@@ -122,8 +123,8 @@ int guest__boot(struct guest *g, const struct guest_opts *o)
 		    (quirks__state(QUIRK_SYSCALL) == QUIRK_EMULATED ||
 		     quirks__state(QUIRK_INT80) == QUIRK_EMULATED);
 	if (sym__find(&g->img.symtab, "__sysemu_sites_start") && !pass_sysemu_sites(g)) {
-		vmm__fail("%s: its SYSCALL/INT n sites (__sysemu_sites_start.._end) are unreadable "
-			  "or not in .user.text", g->img.path);
+		vmm__fail("%s: its SYSCALL/INT n sites (__sysemu_sites_start.._end) are unreadable, "
+			  "not in .user.text, or more than %d", g->img.path, SYSEMU_MAX_SITES);
 		guest__destroy(g);
 		return -1;
 	}

@@ -27,6 +27,15 @@
 	.globl user_has_syscall
 user_has_syscall:	.quad 1     /* the kernel writes it before READY */
 
+/* Step n with every register loaded with its pattern; without SYSCALL
+ * (syscall=0) straight to `skip`, its int $0x80 half. */
+.macro SYSCALL_STEP n, skip
+	movq $\n, %fs:UD_STEP
+	cmpq $0, user_has_syscall(%rip)
+	je \skip
+	LOAD_REGS ALL_REGS
+.endm
+
 	.section .user.text, "ax"
 	.code64
 	.globl user_syscalls_entry
@@ -152,10 +161,7 @@ user_syscalls_ret1:
 	 * returns as usual: through SYSRET for SYSCALL (RCX, R11 and RIP
 	 * untouched), IRET for int $0x80.  Each must load every register
 	 * from the frame, not keep what it has. */
-	movq $9, %fs:UD_STEP
-	cmpq $0, user_has_syscall(%rip)
-	je 6f
-	LOAD_REGS ALL_REGS
+	SYSCALL_STEP 9, 6f
 	mov $SYS_REWRITE, %eax
 	USER_SYSCALL
 	NOT_REGS NOT_SYSCALL_CLOBBERED
@@ -172,10 +178,7 @@ user_syscalls_ret1:
 	 * keep the user's TF, in R11); the return is through IRET and every
 	 * user instruction then traps (SIGTRAP for vector 1: not counted)
 	 * until the POPF that clears TF. */
-	movq $10, %fs:UD_STEP
-	cmpq $0, user_has_syscall(%rip)
-	je 7f
-	LOAD_REGS ALL_REGS
+	SYSCALL_STEP 10, 7f
 	mov $SYS_GETPID, %eax
 	pushf
 	orq $0x100, (%rsp)			/* TF */
