@@ -38,6 +38,7 @@ static const char *const class_names[MUT_NCLASSES] = {
 	[MUT_IRQSTACK] = "irqstack",
 	[MUT_PARANOID_CS] = "paranoid-cs",
 	[MUT_REGS] = "regs",
+	[MUT_FLAGS] = "flags",
 };
 
 static const char *const class_summaries[MUT_NCLASSES] = {
@@ -49,6 +50,7 @@ static const char *const class_summaries[MUT_NCLASSES] = {
 	[MUT_IRQSTACK] = "mark the IRQ stack in use after switching RSP to it instead of before",
 	[MUT_PARANOID_CS] = "paranoid entry decides the GS base from the saved CS instead of the GS base MSR",
 	[MUT_REGS] = "drop one GPR save or restore of the frame (NOPs)",
+	[MUT_FLAGS] = "drop the CLD of an interrupt/exception/NMI entry (NOP): DF of the interrupted code reaches C",
 };
 
 const char *mutate__class_name(enum mutant_class c)
@@ -277,6 +279,25 @@ static int gen_preempt_if(struct mutant_set *s, const struct code_range *c, cons
 		snprintf(what, sizeof(what), "'%s' -> jmp retint_kernel_preempt (preempt whatever "
 			 "the saved IF, count and need_resched)", analysis__text(in, text, sizeof(text)));
 		if (!add_mutant(s, t, c, MUT_PREEMPT_IF, in->addr, buf, in->size, what))
+			return -1;
+	}
+	return 0;
+}
+
+/* (9) every CLD outside the SYSCALL and int $0x80 entries: those are
+ * entered by an instruction whose flags the caller sets (FMASK clears DF
+ * for SYSCALL; int $0x80 with DF set is not exercised), the others by
+ * events that arrive whatever DF the interrupted code has. */
+static int gen_flags(struct mutant_set *s, const struct code_range *c, const struct symtab *t)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct insn *in = &c->insns[i];
+		const struct symbol *f = sym__at(t, in->addr);
+
+		if (strcmp(in->mnemonic, "cld") || !f || !strncmp(f->name, "entry_SYSCALL", 13) ||
+		    !strncmp(f->name, "entry_INT80", 11))
+			continue;
+		if (!add_nop_mutant(s, t, c, MUT_FLAGS, in, "DF not cleared: "))
 			return -1;
 	}
 	return 0;
@@ -570,7 +591,7 @@ int mutate__generate(const struct code_range *code, const struct symtab *t, stru
 	int (*const gens[MUT_NCLASSES])(struct mutant_set *, const struct code_range *,
 					const struct symtab *) = {
 		gen_swapgs, gen_cr3, gen_espfix, gen_preempt_if, gen_resched, gen_irqstack,
-		gen_paranoid_cs, gen_regs,
+		gen_paranoid_cs, gen_regs, gen_flags,
 	};
 
 	memset(out, 0, sizeof(*out));
@@ -669,6 +690,22 @@ static const struct driver drivers[] = {
 	 * u-sig-window.  (Hit 2: the first SYSCALL's getpid; hit 1 is the
 	 * int $0x80 sigaction before it.  Not a reschedule IPI: the return
 	 * from it to the preemptible system call switches at once.) */
+	/* DF=1 in ring 3 (signals' DF step, right before its UD2): an IRQ,
+	 * a (spurious) page fault and an NMI arrive with it; the entry must clear it
+	 * before the C handler (flags). */
+	{ "sig-df-irq", "signals", "stop at user:user_signals_df_insn hit 1 when cpl=3 ; inject irq 0xff",
+	  NULL, NULL },
+	{ "sig-df-pf", "signals",          /* a spurious #PF: a present user page, no signal */
+	  "stop at user:user_signals_df_insn hit 1 when cpl=3 ; inject exception pf error 0x4 cr2 0x401000",
+	  NULL, NULL },
+	{ "sig-df-nmi", "signals", "stop at user:user_signals_df_insn hit 1 when cpl=3 ; inject nmi",
+	  NULL, NULL },
+	/* ... and in the IRQ entry's window before its CLD (DF still the
+	 * user's, at CPL 0): an NMI and a #DB from kernel mode. */
+	{ "sig-df-irq-nmi", "signals", "stop at user:user_signals_df_insn hit 1 when cpl=3 ; inject irq 0xff",
+	  NULL, "stop at asm_common_interrupt hit 1 when cpl=0 ; inject nmi" },
+	{ "sig-df-irq-db", "signals", "stop at user:user_signals_df_insn hit 1 when cpl=3 ; inject irq 0xff",
+	  NULL, "stop at asm_common_interrupt hit 1 when cpl=0 ; inject exception db dr6 0x4000" },
 	{ "sys-irq-ret", "syscalls", "stop at user:user_syscalls_ret1 hit 2 when cpl=3 ; inject irq 0xff",
 	  NULL, NULL },
 	{ "sys-sig-window", "syscalls", "stop at task_current hit 2 when cpl=0 if=1 ; inject irq 0xfc",
@@ -692,6 +729,7 @@ static const char *const class_first[MUT_NCLASSES][CLASS_FIRST_MAX] = {
 	[MUT_PARANOID_CS] = { "u-nmi-iret", "u-db-iret", "k-nmi", "k-db" },
 	[MUT_REGS] = { "k-early-nm", "k-irq", "k-nmi", "k-db", "u-nmi-iret", "u-pf-iret", "u-nmi",
 		       "ss16-irq" },
+	[MUT_FLAGS] = { "sig-df-irq", "sig-df-pf", "sig-df-nmi", "sig-df-irq-nmi", "sig-df-irq-db" },
 };
 
 #define MAX_SCENARIOS 8

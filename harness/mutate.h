@@ -32,6 +32,7 @@ enum mutant_class {
 	MUT_IRQSTACK,        /* IRQ-stack in-use mark moved after the RSP switch */
 	MUT_PARANOID_CS,     /* paranoid entry trusts the saved CS, not the GS MSR */
 	MUT_REGS,            /* a GPR save or restore of the frame -> NOPs */
+	MUT_FLAGS,           /* a CLD of an IDT entry -> NOP */
 	MUT_NCLASSES
 };
 

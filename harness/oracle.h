@@ -164,5 +164,6 @@ extern const struct oracle oracle_stack;
 extern const struct oracle oracle_cr3;
 extern const struct oracle oracle_exitwork;
 extern const struct oracle oracle_restore;
+extern const struct oracle oracle_flags;
 
 #endif /* KINJECT_ORACLE_H */

@@ -13,6 +13,7 @@
  * handler instruction, then of the return, then of the end. */
 static const struct oracle *const registry[] = {
 	&oracle_frame,
+	&oracle_flags,
 	&oracle_preempt,
 	&oracle_transparency,
 	&oracle_espfix,

@@ -70,6 +70,9 @@ sig_zero:	.quad 0
 	LOAD_REGS ALL_REGS
 	.if \df
 	std
+	/* The one DF step: harness cases stop here (DF=1 in ring 3). */
+	.globl user_signals_df_insn
+user_signals_df_insn:
 	.endif
 8001:	\insn
 8002:
