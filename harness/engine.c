@@ -443,8 +443,6 @@ static uint64_t handler_for(const struct session *s, const struct vm_event *e)
 
 /* ---- breakpoint hits ------------------------------------------------------------ */
 
-static const volatile uint8_t *s_percpu(const struct run *R);
-
 static void arm_resume(struct run *R)
 {
 	while (R->resume_top >= 0 && R->x.resumed[R->resume_top])
@@ -470,9 +468,8 @@ static void arm_resume(struct run *R)
 	 * checks), so it is traced up to that IRET or SYSRET
 	 * (trace__before_run). */
 	if (R->stepping && !R->searching && R->x.stop[0].cpl == 0) {
-		uint64_t top = *(const volatile uint64_t *)(s_percpu(R) + KINJECT_PCPU_TOP_OF_STACK), cs;
-		R->until_user = !vm__read_gva(R->s->g.vm, 0, top - sizeof(struct kinject_frame) +
-					      KINJECT_FRAME_CS, &cs, sizeof(cs)) && (cs & 3) == 3;
+		struct kinject_frame f;
+		R->until_user = oracle__task_frame(&R->x, &f) && (f.cs & 3) == 3;
 	}
 	/* Tail mode: past the last step, the rest of the run is a bounded
 	 * tail (a resume while searching has a step still to come). */

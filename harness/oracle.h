@@ -116,6 +116,11 @@ void oracle__note(struct oracle_ctx *x, const struct oracle *o, const char *fmt,
 char *oracle__where(struct oracle_ctx *x, uint64_t addr, char *buf, size_t len);
 /* A quadword of kinject_percpu (KINJECT_PCPU_*). */
 uint64_t oracle__percpu(const struct oracle_ctx *x, unsigned off);
+/* The current task's saved user frame (the ABI's place for it: the top
+ * of its kernel stack, KINJECT_PCPU_TOP_OF_STACK), read through the
+ * kernel's page tables (the user CR3 may be loaded): its address, or 0 if
+ * unreadable. */
+uint64_t oracle__task_frame(const struct oracle_ctx *x, struct kinject_frame *f);
 /* Trace oracles fire at many instructions: this reports once per (oracle,
  * address) and at most ORACLE_STEP_REPORTS times per oracle and run. */
 #define ORACLE_STEP_REPORTS 6

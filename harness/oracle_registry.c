@@ -111,6 +111,13 @@ uint64_t oracle__percpu(const struct oracle_ctx *x, unsigned off)
 	return *(const volatile uint64_t *)(x->percpu + off);
 }
 
+uint64_t oracle__task_frame(const struct oracle_ctx *x, struct kinject_frame *f)
+{
+	uint64_t va = oracle__percpu(x, KINJECT_PCPU_TOP_OF_STACK) - sizeof(*f);
+
+	return vm__read_gva(x->vm, x->layout->kernel_cr3, va, f, sizeof(*f)) ? 0 : va;
+}
+
 void oracle__report_step(struct oracle_ctx *x, const struct oracle *o, uint64_t addr,
 			 const char *expected, const char *actual)
 {

@@ -5,7 +5,7 @@
  * the instruction is about to load -- the IRET frame at RSP, or RCX, R11,
  * RSP and STAR's selectors for SYSRET -- and every other GPR equal the
  * frame at the top of the current task's kernel stack (the ABI's place for
- * it: KINJECT_PCPU_TOP_OF_STACK minus the frame).
+ * it: oracle__task_frame).
  *
  * That frame is what the entry saved (the frame oracle checks it at the
  * handler) as the kernel then changed it on purpose: a system call's
@@ -42,16 +42,13 @@ static void differs(struct mismatch *m, const char *what, uint64_t want, uint64_
 static void restore_at_step(struct oracle_ctx *x, const struct insn *in)
 {
 	const struct kvm_regs *r = vcpu__regs(x->vm);
-	uint64_t top = oracle__percpu(x, KINJECT_PCPU_TOP_OF_STACK);
 	struct kinject_frame f;
+	uint64_t fva;
 	struct mismatch m = { .n = 0 };
 	bool sysret;
 	char exp[ENGINE_TEXT_MAX];
 
-	/* Through the kernel's page tables: at the return the user CR3 may
-	 * be loaded already, and it does not map the task stack. */
-	if (!oracle__returns_to_user(x, in, NULL) ||
-	    vm__read_gva(x->vm, x->layout->kernel_cr3, top - sizeof(f), &f, sizeof(f)))
+	if (!oracle__returns_to_user(x, in, NULL) || !(fva = oracle__task_frame(x, &f)))
 		return;
 	sysret = in->flags & INSN_SYSRET;
 	const struct { const char *name; uint64_t want, got; bool sysret_carries; } gpr[] = {
@@ -102,7 +99,7 @@ static void restore_at_step(struct oracle_ctx *x, const struct insn *in)
 	if (!m.n)
 		return;
 	snprintf(exp, sizeof(exp), "the %s to ring 3 loads the task's saved frame at 0x%llx",
-		 sysret ? "SYSRET" : "IRET", (unsigned long long)(top - sizeof(f)));
+		 sysret ? "SYSRET" : "IRET", (unsigned long long)fva);
 	oracle__report_step(x, &oracle_restore, in->addr, exp, m.text);
 }
 

@@ -188,15 +188,14 @@ static int run_to_once(struct disc *d, const uint64_t *addrs, unsigned n, struct
 	for (;;) {
 		if (vcpu__run(vm, &e, KINJECT_BOOT_MAX_EXITS))
 			return -1;
-		const struct kvm_vcpu_events *ev = vcpu__events(vm);
-		bool trap = ev->exception.pending || ev->exception.injected;
-		if (e.kind == VM_EXIT_SYSEMU && e.sysemu.vector < 0 && !trap) {
-			arm(vm, NULL, 0);
-			arrive(d, vcpu__regs(vm)->rip);      /* LSTAR, CPL 0 */
-			dbg__set_singlestep(vm, true);
-			return 1;
-		}
 		if (e.kind == VM_EXIT_SYSEMU) {
+			const struct kvm_vcpu_events *ev = vcpu__events(vm);
+			if (e.sysemu.vector < 0 && !ev->exception.pending && !ev->exception.injected) {
+				arm(vm, NULL, 0);
+				arrive(d, vcpu__regs(vm)->rip);      /* LSTAR, CPL 0 */
+				dbg__set_singlestep(vm, true);
+				return 1;
+			}
 			/* An INT n, or a SYSCALL begun with TF (its #DB comes
 			 * before LSTAR's first instruction): delivered on the
 			 * next entry, seen past its gate's first instruction, as

@@ -42,21 +42,31 @@ static struct session *open_for(const struct kcase *c, bool twice)
 	return s;
 }
 
-/* Parses `text`, runs it once on a session of its own: 0, or -1 (a
- * CUnit failure is recorded). */
-static int run_alone(const char *text, struct case_result *r)
+/* Parses `text`, runs it once on a session of its own opened with `o`:
+ * 0, or -1 (a CUnit failure is recorded). */
+static int run_with(const struct engine_opts *o, const char *text, struct case_result *r)
 {
 	struct kcase c;
 	struct session *s;
 	int rc;
 
 	CU_ASSERT_FATAL(parse(text, &c) == 0);
-	s = open_for(&c, false);
+	s = engine__open(o, &c);
+	if (!s)
+		fprintf(stderr, "engine__open: %s\n", vmm__error());
 	CU_ASSERT_FATAL(s != NULL);
 	rc = engine__run_case(s, &c, r);
 	CU_ASSERT_EQUAL(rc, 0);
 	engine__close(s);
 	return rc;
+}
+
+/* The same with the default options. */
+static int run_alone(const char *text, struct case_result *r)
+{
+	const struct engine_opts o = { .elf = GUEST };
+
+	return run_with(&o, text, r);
 }
 
 static void print_findings(const struct case_result *r)
@@ -210,14 +220,10 @@ static void test_tail_mode(void)
 	CU_ASSERT(tail.exits * 4 < full.exits);
 	engine__close(s);
 
-	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
-	s = engine__open(&o, &c);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &tail) == 0);
+	run_with(&o, mutant, &tail);
 	if (!fired(&tail, "preempt"))
 		print_findings(&tail);
 	CU_ASSERT(fired(&tail, "preempt"));
-	engine__close(s);
 }
 
 /* Convergence and chaining: a clean case ends at its resume (far fewer
@@ -271,13 +277,9 @@ static void test_converge_and_chain(void)
 	CU_ASSERT_FALSE(chained.chained);
 	engine__close(s);
 
-	CU_ASSERT_FATAL(parse(mutant, &c) == 0);
-	s = engine__open(&o, &c);
-	CU_ASSERT_FATAL(s != NULL);
-	CU_ASSERT(engine__run_case(s, &c, &conv) == 0);
+	run_with(&o, mutant, &conv);
 	CU_ASSERT(fired(&conv, "transparency"));
 	CU_ASSERT_FALSE(conv.converged);
-	engine__close(s);
 }
 
 /* Bug class 16: a signal in exit_to_user_work()'s IRQs-on window is seen

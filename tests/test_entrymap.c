@@ -54,15 +54,7 @@ static int teardown(void)
 
 static uint64_t sym(const char *name)
 {
-	uint64_t a = 0;
-
-	if (sym__resolve(&g.img.symtab, name, &a)) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg), "symbol %s: %s", name, vmm__error());
-		CU_FAIL(msg);
-	}
-	return a;
+	return kt_sym(&g.img, name);
 }
 
 static struct win_state at(const char *name)

@@ -28,14 +28,7 @@ enum kind { EV_IRQ, EV_NMI, EV_PF, EV_GP };
 
 static uint64_t sym(struct guest *g, const char *name)
 {
-	uint64_t a = 0;
-
-	if (sym__resolve(&g->img.symtab, name, &a)) {
-		char m[300];
-		snprintf(m, sizeof(m), "symbol %s: %s", name, vmm__error());
-		CU_FAIL(m);
-	}
-	return a;
+	return kt_sym(&g->img, name);
 }
 
 /* Runs until breakpoint `slot` is hit; false (and a failure) if the guest

@@ -20,10 +20,7 @@ static struct elf_image img;
 
 static uint64_t sym(const char *name)
 {
-	uint64_t a = 0;
-	if (sym__resolve(&img.symtab, name, &a))
-		CU_FAIL(vmm__error());
-	return a;
+	return kt_sym(&img, name);
 }
 
 static int setup(void)
@@ -41,12 +38,7 @@ static int teardown(void)
 
 static struct vm_exit run1(void)
 {
-	struct vm_exit e;
-	if (vcpu__run(vm, &e, 100000)) {
-		CU_FAIL(vmm__error());
-		e.kind = VM_EXIT_UNEXPECTED;
-	}
-	return e;
+	return kt_run(vm, 100000);
 }
 
 static void to_ready(void)
@@ -193,20 +185,12 @@ struct r3 {
 
 static uint64_t r3_sym(struct r3 *g, const char *name)
 {
-	uint64_t a = 0;
-	if (sym__resolve(&g->img.symtab, name, &a))
-		CU_FAIL(vmm__error());
-	return a;
+	return kt_sym(&g->img, name);
 }
 
 static struct vm_exit r3_run(struct r3 *g)
 {
-	struct vm_exit e;
-	if (vcpu__run(g->vm, &e, 10000)) {
-		CU_FAIL(vmm__error());
-		e.kind = VM_EXIT_UNEXPECTED;
-	}
-	return e;
+	return kt_run(g->vm, 10000);
 }
 
 static bool is_nop(const struct vm_exit *e, uint64_t tag_or_0)

@@ -29,20 +29,12 @@ struct g {
 
 static uint64_t sym(struct g *g, const char *name)
 {
-	uint64_t a = 0;
-	if (sym__resolve(&g->img.symtab, name, &a))
-		CU_FAIL(vmm__error());
-	return a;
+	return kt_sym(&g->img, name);
 }
 
 static struct vm_exit run1(struct g *g)
 {
-	struct vm_exit e;
-	if (vcpu__run(g->vm, &e, 10000)) {
-		CU_FAIL(vmm__error());
-		e.kind = VM_EXIT_UNEXPECTED;
-	}
-	return e;
+	return kt_run(g->vm, 10000);
 }
 
 static bool boot(struct g *g)

@@ -31,6 +31,29 @@ int kt_main(const struct kt_suite *s)
 	return failed ? 1 : 0;
 }
 
+uint64_t kt_sym(const struct elf_image *img, const char *name)
+{
+	uint64_t a = 0;
+
+	if (sym__resolve(&img->symtab, name, &a)) {
+		char m[300];
+		snprintf(m, sizeof(m), "symbol %s: %s", name, vmm__error());
+		CU_FAIL(m);
+	}
+	return a;
+}
+
+struct vm_exit kt_run(struct vm *vm, uint64_t max_exits)
+{
+	struct vm_exit e;
+
+	if (vcpu__run(vm, &e, max_exits)) {
+		CU_FAIL(vmm__error());
+		e.kind = VM_EXIT_UNEXPECTED;
+	}
+	return e;
+}
+
 struct vm *kt_boot(const char *path, const char *cmdline, struct elf_image *img)
 {
 	struct vm_config cfg = { 0 };

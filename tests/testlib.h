@@ -10,6 +10,8 @@
 #define KINJECT_TESTLIB_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include "vmm.h"
 #include <CUnit/CUnit.h>
 
 #define KT_EXIT_SKIP 77
@@ -24,11 +26,16 @@ struct kt_suite {
 
 int kt_main(const struct kt_suite *suite);
 
-struct vm;
-struct elf_image;
 /* A VM with guest ELF `path` loaded and entered in long mode with `cmdline`;
  * NULL (after printing why) on failure. */
 struct vm *kt_boot(const char *path, const char *cmdline, struct elf_image *img);
+
+/* The address of symbol `name` of `img` (sym__resolve syntax); 0 and a
+ * CUnit failure naming the symbol if it does not resolve. */
+uint64_t kt_sym(const struct elf_image *img, const char *name);
+/* One vcpu__run with at most `max_exits` exits; a host error is a CUnit
+ * failure and comes back as VM_EXIT_UNEXPECTED. */
+struct vm_exit kt_run(struct vm *vm, uint64_t max_exits);
 
 /* Build-tree paths, for tests that boot guests. */
 #ifndef KINJECT_BUILD_DIR

@@ -46,19 +46,25 @@ static int arm_internal(struct vm *vm, struct kvm_guest_debug *d, unsigned *take
 	return i;
 }
 
-/* A caller's single step of ring-0 code that cannot leave ring 0 (not an
- * IRET or a SYSRET): no INT3 of ring3.c's should run in it, so its catches
- * stay unarmed -- on kvm_pvm a step with a debug register armed costs
- * about twice one without (measured: trace mode's exits, 17 -> 37 us).
- * Not for the VMM's own steps: this host loses the trap after some
- * emulated instructions and the step runs on, maybe into ring 3; a caller
- * that steps sees that (the engine's trace mode checks every landing and
- * runs the case again), the VMM's own steps would not. */
-static bool step_stays_in_ring0(const struct vm *vm, bool step)
+/* Whether ring3.c's catches (#BP and #DB entries) can be left unarmed
+ * for this entry, because no INT3 or TF of ours can run in it:
+ *  - an IRETQ stepped by a temporary breakpoint (dbg__step_by_bp): one
+ *    IRETQ to code that is not 64-bit ring 3, and the temporary breakpoint
+ *    may need the register;
+ *  - a caller's single step of ring-0 code that is not an IRET or SYSRET:
+ *    on kvm_pvm a step with a debug register armed costs about twice one
+ *    without (trace mode's exits, 17 -> 37 us).  Not the VMM's own steps:
+ *    this host loses the trap after some emulated instructions and the
+ *    step runs on, maybe into ring 3; a stepping caller sees that (the
+ *    engine's trace mode checks every landing and runs the case again),
+ *    the VMM's own steps would not. */
+static bool catches_idle(const struct vm *vm, bool step)
 {
 	const uint8_t *p = vm->step_insn;
 	size_t op;
 
+	if (vm->tmp_slot >= 0)
+		return true;
 	if (!step || vm->internal_step || (vm->run->s.regs.sregs.cs.selector & 3) || !vm->step_len ||
 	    vm->step_rip != vm->run->s.regs.regs.rip)
 		return false;
@@ -71,7 +77,7 @@ static bool step_stays_in_ring0(const struct vm *vm, bool step)
 int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 {
 	struct kvm_guest_debug d;
-	bool any_bp = false, quiet = step_stays_in_ring0(vm, step);
+	bool any_bp = false, idle = catches_idle(vm, step);
 
 	if (ring3__prepare(vm, step))
 		return -1;
@@ -90,21 +96,18 @@ int dbg__sync(struct vm *vm, bool step, unsigned skip, bool force)
 		d.arch.debugreg[7] |= 1ULL << (2 * vm->tmp_slot);
 	}
 	/* Ring-3 emulation: the guest's #BP entry (and #DB entry while a
-	 * stop's instruction is stepped), left out for the step past it, and
-	 * for an IRETQ stepped by a temporary breakpoint: that entry runs one
-	 * IRETQ to code that is not 64-bit ring 3 (dbg__step_by_bp), so no
-	 * INT3 of ours can run in it, and the temporary one may need the
-	 * register. */
+	 * stop's instruction is stepped), left out for the step past it and
+	 * when idle (catches_idle). */
 	unsigned taken = 0;
 	uint64_t rip = vm->run->s.regs.regs.rip;
 	vm->r3.bp_dr = vm->r3.db_dr = -1;
-	if (vm->r3.want_bp && !(skip && rip == vm->r3.bp_entry) && vm->tmp_slot < 0 && !quiet) {
+	if (vm->r3.want_bp && !(skip && rip == vm->r3.bp_entry) && !idle) {
 		vm->r3.bp_dr = arm_internal(vm, &d, &taken, vm->r3.bp_entry, "#BP");
 		if (vm->r3.bp_dr < 0)
 			return -1;
 		any_bp = true;
 	}
-	if (vm->r3.want_db && !(skip && rip == vm->r3.db_entry) && vm->tmp_slot < 0 && !quiet) {
+	if (vm->r3.want_db && !(skip && rip == vm->r3.db_entry) && !idle) {
 		vm->r3.db_dr = arm_internal(vm, &d, &taken, vm->r3.db_entry, "#DB");
 		if (vm->r3.db_dr < 0)
 			return -1;

@@ -28,9 +28,14 @@ struct ring3_patch {
 	uint64_t gva, gpa;
 	uint8_t orig;                 /* the guest's byte under our INT3 */
 	bool used;
+	bool site;                    /* a sysemu.c site: wanted for good */
 };
 struct ring3_state {
 	bool active;                  /* some slot was ever emulated */
+	/* Every sysemu.c site has its patch; else the CR3 the missing ones
+	 * did not translate under (tried again when CR3 changes). */
+	bool sites_planted;
+	uint64_t sites_cr3;
 	bool emul[VM_MAX_BREAKPOINTS];   /* slot stops by INT3 */
 	bool seen64[VM_MAX_BREAKPOINTS]; /* it did: its own DR is idle */
 	struct ring3_patch patch[RING3_PATCHES];
@@ -223,9 +228,9 @@ void kvmstats__destroy(struct vm *vm);
 /* sysemu.c: force the emulation on or off for this VM (the quirk probes;
  * otherwise the first entry asks quirks__state). */
 void sysemu__force(struct vm *vm, bool syscall, bool intn);
-/* sysemu.c: is gva a site whose instruction the VMM runs (ring3.c keeps
- * an INT3 there)? */
-bool sysemu__is_site(struct vm *vm, uint64_t gva);
+/* sysemu.c: does this VM run SYSCALL / INT n at their sites (the quirks
+ * say so)?  Asked once, then cached. */
+bool sysemu__active(struct vm *vm);
 /* sysemu.c: the vCPU is in the user state at site gva (whose first byte
  * is `orig` under the INT3): run its SYSCALL or INT n.  0 or -1. */
 int sysemu__run_site(struct vm *vm, uint64_t gva, uint8_t orig);

@@ -88,17 +88,17 @@ static uint8_t *patch_byte(struct vm *vm, const struct ring3_patch *p)
 	return vm__gpa(vm, p->gpa, 1);
 }
 
-/* Should our INT3 be at gva now? */
-static bool patch_wanted(struct vm *vm, uint64_t gva)
+/* Should our INT3 be in patch p now? */
+static bool patch_wanted(struct vm *vm, const struct ring3_patch *p)
 {
 	const struct ring3_state *r3 = &vm->r3;
 
-	if (r3->step && r3->step_addr == gva)
+	if (r3->step && r3->step_addr == p->gva)
 		return false;
-	if (r3->bp_entry && sysemu__is_site(vm, gva))
+	if (p->site && r3->bp_entry)
 		return true;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
-		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == gva)
+		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == p->gva)
 			return true;
 	return false;
 }
@@ -118,12 +118,15 @@ static struct ring3_patch *patch_new(struct vm *vm, uint64_t gva)
 	/* Full: reuse one that is not wanted and holds the guest's byte. */
 	for (int i = 0; i < RING3_PATCHES && !p; i++) {
 		struct ring3_patch *q = &vm->r3.patch[i];
-		if (!patch_wanted(vm, q->gva) && *patch_byte(vm, q) != INT3)
+		if (!patch_wanted(vm, q) && *patch_byte(vm, q) != INT3)
 			p = q;
 	}
 	if (!p)
 		return NULL;
+	if (p->site)
+		vm->r3.sites_planted = false;   /* a site loses its patch (no #BP gate now) */
 	p->used = true;
+	p->site = false;
 	p->gva = gva;
 	p->gpa = gpa;
 	p->orig = *(uint8_t *)vm__gpa(vm, gpa, 1);
@@ -141,14 +144,27 @@ static bool fix_memory(struct vm *vm)
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (vm->bp_on[i] && r3->emul[i] && !patch_at(vm, vm->bp_addr[i]))
 			patch_new(vm, vm->bp_addr[i]);
-	for (size_t i = 0; r3->bp_entry && i < vm->sys.nsites; i++)
-		if (sysemu__is_site(vm, vm->sys.site[i]) && !patch_at(vm, vm->sys.site[i]))
-			patch_new(vm, vm->sys.site[i]);
+	/* sysemu.c's sites: a patch each, once (a site's patch is never
+	 * reused); one not mapped yet is tried again under another CR3. */
+	uint64_t cr3 = vm->run->s.regs.sregs.cr3;
+	if (!r3->sites_planted && r3->bp_entry && cr3 != r3->sites_cr3 && sysemu__active(vm)) {
+		bool all = true;
+		for (size_t i = 0; i < vm->sys.nsites; i++) {
+			struct ring3_patch *p = patch_at(vm, vm->sys.site[i]);
+			if (!p)
+				p = patch_new(vm, vm->sys.site[i]);
+			if (p)
+				p->site = true;
+			all &= p != NULL;
+		}
+		r3->sites_planted = all;
+		r3->sites_cr3 = cr3;
+	}
 	for (int i = 0; i < RING3_PATCHES; i++) {
 		struct ring3_patch *p = &r3->patch[i];
 		if (!p->used)
 			continue;
-		uint8_t b = *patch_byte(vm, p), want = patch_wanted(vm, p->gva) ? INT3 : p->orig;
+		uint8_t b = *patch_byte(vm, p), want = patch_wanted(vm, p) ? INT3 : p->orig;
 		if (want == INT3 && b != INT3)
 			p->orig = b;            /* what the guest has there now */
 		if (b != want)
@@ -188,12 +204,13 @@ int ring3__prepare(struct vm *vm, bool kvm_step)
 
 		r3->stopped = 0;
 		read_gates(vm);
-		if (r->rip == a && in_ring3_64(vm) && !r3->step && (p = patch_at(vm, a)) &&
-		    sysemu__is_site(vm, a) && !vcpu__event_due(&vm->run->s.regs.events)) {
+		p = patch_at(vm, a);
+		if (r->rip == a && in_ring3_64(vm) && !r3->step && p && p->site &&
+		    !vcpu__event_due(&vm->run->s.regs.events)) {
 			if (sysemu__run_site(vm, a, p->orig))
 				return -1;
 		} else if (r->rip == a && in_ring3_64(vm) && !kvm_step && !r3->step && r3->db_entry &&
-		    !vcpu__event_due(&vm->run->s.regs.events) && patch_wanted(vm, a)) {
+		    !vcpu__event_due(&vm->run->s.regs.events) && p && patch_wanted(vm, p)) {
 			uint64_t gpa;
 			r3->step = true;
 			r3->step_addr = a;
@@ -281,7 +298,7 @@ static int bp_entry_hit(struct vm *vm, struct vm_exit *e)
 		return -1;
 	uint64_t a = f.rip - 1;
 	struct ring3_patch *p = patch_at(vm, a);
-	if (!p || *patch_byte(vm, p) != INT3 || p->orig == INT3 || !patch_wanted(vm, a))
+	if (!p || *patch_byte(vm, p) != INT3 || p->orig == INT3 || !patch_wanted(vm, p))
 		return -1;
 	for (int i = 0; i < VM_MAX_BREAKPOINTS; i++)
 		if (vm->bp_on[i] && r3->emul[i] && vm->bp_addr[i] == a)

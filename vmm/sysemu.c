@@ -74,7 +74,7 @@ void sysemu__force(struct vm *vm, bool syscall, bool intn)
 	vm->sys.intn = intn;
 }
 
-static bool active(struct vm *vm)
+bool sysemu__active(struct vm *vm)
 {
 	struct sysemu_state *s = &vm->sys;
 
@@ -98,21 +98,14 @@ int vm__sysemu_sites(struct vm *vm, const uint64_t *gva, size_t n)
 					 (unsigned long long)gva[i]);
 	memcpy(s->site, gva, n * sizeof(*gva));
 	s->nsites = n;
-	if (n && active(vm))
+	/* ring3.c plants the new list at the next entry. */
+	for (int i = 0; i < RING3_PATCHES; i++)
+		vm->r3.patch[i].site = false;
+	vm->r3.sites_planted = false;
+	vm->r3.sites_cr3 = ~0ULL;
+	if (n && sysemu__active(vm))
 		vm->r3.active = true;
 	return 0;
-}
-
-bool sysemu__is_site(struct vm *vm, uint64_t gva)
-{
-	struct sysemu_state *s = &vm->sys;
-
-	if (!s->nsites || !active(vm))
-		return false;
-	for (size_t i = 0; i < s->nsites; i++)
-		if (s->site[i] == gva)
-			return true;
-	return false;
 }
 
 /* SYSCALL from the user state at RIP, as the SDM's operation gives it. */

@@ -6,6 +6,7 @@
  *   tag 2: IF=1 from here        (then back to tag 1)
  * In the IF=1 stretch the guest executes HLT once (tag 4 just before). */
 #include <kinject/abi.h>
+#include "testguest.h"
 
 #define HCALL(nr) mov $nr, %eax; outl %eax, $KINJECT_PORT_HCALL
 
@@ -13,23 +14,7 @@
 	.globl _start
 _start:
 	/* Fill the IDT: gate i -> stubs + 16 * i, 64-bit interrupt gate. */
-	lea	idt(%rip), %rdi
-	lea	stubs(%rip), %rsi
-	xor	%ecx, %ecx
-1:	mov	%rsi, %rax
-	mov	%ax, (%rdi)			/* offset 15:0 */
-	movw	$KINJECT_BOOT_CS, 2(%rdi)
-	movw	$0x8e00, 4(%rdi)		/* P, DPL0, type 0xe */
-	shr	$16, %rax
-	mov	%ax, 6(%rdi)			/* offset 31:16 */
-	shr	$16, %rax
-	mov	%eax, 8(%rdi)			/* offset 63:32 */
-	movl	$0, 12(%rdi)
-	add	$16, %rdi
-	add	$16, %rsi
-	inc	%ecx
-	cmp	$256, %ecx
-	jne	1b
+	IDT_FILL 256
 	lidt	idtr(%rip)
 	HCALL(KINJECT_HC_READY)
 
@@ -63,21 +48,7 @@ halt_here:
 	hlt
 	jmp	main_loop
 
-/* Stub i: push a zero unless the CPU pushed an error code, push i. */
-	.balign 16
-	.globl stubs
-stubs:
-	.set	vec, 0
-	.rept	256
-	.balign 16
-	.if	(vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
-	.else
-	pushq	$0
-	.endif
-	pushq	$vec
-	jmp	common
-	.set	vec, vec + 1
-	.endr
+	IDT_STUBS 256
 
 common:
 	push	%rax

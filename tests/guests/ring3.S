@@ -13,46 +13,19 @@
  * Every stub i reports PROBE(i, frame RIP, frame CS) and IRETQs (#BP
  * only is expected). */
 #include <kinject/abi.h>
+#include "testguest.h"
 
 #define HCALL(nr) mov $nr, %eax; outl %eax, $KINJECT_PORT_HCALL
 #define LOOP_N 5
-#define BOOT_TSS (KINJECT_BOOT_GDT + 0x100)
 
 	.section .text.entry, "ax"
 	.code64
 	.globl _start
 _start:
-	/* The first 2 MiB user-accessible (PML4[0], PDPT[0], PD[0]). */
-	orq	$4, KINJECT_BOOT_PGTABLE
-	orq	$4, KINJECT_BOOT_PGTABLE + 0x1000
-	orq	$4, KINJECT_BOOT_PGTABLE + 0x3000
-	mov	%cr3, %rax
-	mov	%rax, %cr3
-	/* The boot TSS (TR's cached base): RSP0. */
-	lea	kstack_top(%rip), %rax
-	mov	%rax, BOOT_TSS + 4
-	lgdt	gdtr(%rip)
+	RING3_BOOT kstack_top
 	/* IDT: 32 gates, interrupt gates at DPL 0, #BP at DPL 3. */
-	lea	idt(%rip), %rdi
-	lea	stubs(%rip), %rsi
-	xor	%ecx, %ecx
-1:	mov	%rsi, %rax
-	mov	%ax, (%rdi)
-	movw	$KINJECT_BOOT_CS, 2(%rdi)
-	movw	$0x8e00, 4(%rdi)
-	cmp	$3, %ecx
-	jne	2f
-	movw	$0xee00, 4(%rdi)
-2:	shr	$16, %rax
-	mov	%ax, 6(%rdi)
-	shr	$16, %rax
-	mov	%eax, 8(%rdi)
-	movl	$0, 12(%rdi)
-	add	$16, %rdi
-	add	$16, %rsi
-	inc	%ecx
-	cmp	$32, %ecx
-	jne	1b
+	IDT_FILL 32
+	IDT_GATE 3, (stubs+3*16), 0xee00
 	lidt	idtr(%rip)
 	lea	kstack_top(%rip), %rsp
 	HCALL(KINJECT_HC_READY)
@@ -141,19 +114,7 @@ r3_compat:
 
 /* ---- ring 0: stub i pushes a zero unless the CPU pushed an error code,
  * then i; reports PROBE(vector, frame RIP, frame CS) and returns. */
-	.balign 16
-stubs:
-	.set	vec, 0
-	.rept	32
-	.balign 16
-	.if	(vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17)
-	.else
-	pushq	$0
-	.endif
-	pushq	$vec
-	jmp	common
-	.set	vec, vec + 1
-	.endr
+	IDT_STUBS 32
 
 common:
 	push	%rax

@@ -25,9 +25,9 @@
  *   7. HC_NOP, round again.
  * Every other stub reports PROBE(0x100 | vector) and stops. */
 #include <kinject/abi.h>
+#include "testguest.h"
 
 #define HCALL(nr) mov $nr, %eax; outl %eax, $KINJECT_PORT_HCALL
-#define BOOT_TSS (KINJECT_BOOT_GDT + 0x100)
 #define KENTRY 0x200000
 
 	.section .text.entry, "ax"
@@ -35,45 +35,15 @@
 	.globl _start
 _start:
 	/* The first 2 MiB user-accessible; the next 2 MiB (KENTRY) not. */
-	orq	$4, KINJECT_BOOT_PGTABLE
-	orq	$4, KINJECT_BOOT_PGTABLE + 0x1000
-	orq	$4, KINJECT_BOOT_PGTABLE + 0x3000
-	mov	%cr3, %rax
-	mov	%rax, %cr3
-	lea	kstack_top(%rip), %rax
-	mov	%rax, BOOT_TSS + 4
-	lgdt	gdtr(%rip)
+	RING3_BOOT kstack_top
 	lea	kentry(%rip), %rsi
 	mov	$KENTRY, %edi
 	mov	$(kentry_end - kentry), %ecx
 	rep movsb
 	/* IDT: 256 interrupt gates at DPL 0 to their stubs, 0x80 at DPL 3,
 	 * all through the kernel's high view (supervisor-only). */
-	lea	idt(%rip), %rdi
-	lea	stubs(%rip), %rsi
-	movabs	$KINJECT_KERNEL_VBASE, %r8
-	add	%r8, %rsi
-	xor	%ecx, %ecx
-1:	mov	%rsi, %rax
-	mov	%ax, (%rdi)
-	movw	$KINJECT_BOOT_CS, 2(%rdi)
-	movw	$0x8e00, 4(%rdi)
-	cmp	$0x80, %ecx
-	jne	2f
-	lea	h80(%rip), %rax
-	add	%r8, %rax
-	mov	%ax, (%rdi)
-	movw	$0xee00, 4(%rdi)
-2:	shr	$16, %rax
-	mov	%ax, 6(%rdi)
-	shr	$16, %rax
-	mov	%eax, 8(%rdi)
-	movl	$0, 12(%rdi)
-	add	$16, %rdi
-	add	$16, %rsi
-	inc	%ecx
-	cmp	$256, %ecx
-	jne	1b
+	IDT_FILL 256, KINJECT_KERNEL_VBASE
+	IDT_GATE 0x80, h80, 0xee00, KINJECT_KERNEL_VBASE
 	lidt	idtr(%rip)
 	lea	kstack_top(%rip), %rsp
 	mov	$0xc0000082, %ecx		/* LSTAR: KENTRY in the high view */
@@ -159,19 +129,7 @@ h80:
 
 /* Stub i: PROBE(0x100 | i, error code, frame RIP); #GP and #UD skip two
  * bytes and return, the others stop. */
-	.balign 16
-stubs:
-	.set	vec, 0
-	.rept	256
-	.balign 16
-	.if	(vec == 8) || (vec >= 10 && vec <= 14) || (vec == 17)
-	.else
-	pushq	$0
-	.endif
-	pushq	$vec
-	jmp	common
-	.set	vec, vec + 1
-	.endr
+	IDT_STUBS 256
 
 common:
 	push	%rax
